@@ -1,0 +1,259 @@
+"""The ``automl-meta`` command line.
+
+Exit codes: 0 success; 1 the work ran but failed (an evaluation that failed, a build
+with failures is still 0: failures are recorded results); 2 bad input or usage; 130
+interrupted. Errors are printed as one line on stderr, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from automl_meta import __version__
+from automl_meta.exceptions import AutoMetaError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automl-meta",
+        description="Meta-learned AutoML for tabular data.",
+    )
+    parser.add_argument("--version", action="version", version=f"automl-meta {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    info = commands.add_parser("info", help="versions and knowledge-base status")
+    info.add_argument("--knowledge-base", metavar="DIR", help="a knowledge-base folder to check")
+    info.add_argument("--json", action="store_true", help="print JSON")
+
+    ev = commands.add_parser("evaluate", help="cross-validate one configuration on a data file")
+    ev.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
+    ev.add_argument("--target", help="target column (default: target/class/last ARFF attribute)")
+    ev.add_argument("--task", choices=("classification", "regression"))
+    ev.add_argument("--family", required=True, help="model family, e.g. lightgbm")
+    ev.add_argument("--params", default=None,
+                    help="configuration as JSON (default: the family's defaults)")
+    ev.add_argument("--metric", help="primary metric (default: roc_auc or rmse)")
+    ev.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--time-limit", type=_positive_float, help="seconds for the whole CV")
+    ev.add_argument("--memory-limit", type=_positive_int, metavar="MB")
+    ev.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+    b = commands.add_parser(
+        "build", help="build or extend a meta-dataset store; export a knowledge base",
+        description="Evaluate every family's design of configurations on every dataset, "
+        "writing each result to the store as it finishes. Run the same command again to "
+        "resume after an interruption.")
+    b.add_argument("paths", nargs="*", help="data files or folders of data files")
+    b.add_argument("--manifest", help="a corpus manifest CSV (name, path, target, task, ...)")
+    b.add_argument("--openml", nargs="+", default=[], metavar="ID", help="OpenML dataset ids")
+    b.add_argument("--suite", nargs="+", default=[], metavar="ID",
+                   help="OpenML suites or studies (e.g. 99 for OpenML-CC18)")
+    b.add_argument("--target", help="target column for plain data files")
+    b.add_argument("--store", default="automl-meta-store.sqlite", help="SQLite store to fill")
+    b.add_argument("--families", nargs="+", help="model families (default: all)")
+    b.add_argument("--configs", type=_positive_int, default=24,
+                   help="configurations per family: the default plus a Sobol design (24)")
+    b.add_argument("--random", type=int, default=0, help="extra random configurations (0)")
+    b.add_argument("--cv", type=int, default=3, help="folds per evaluation (3)")
+    b.add_argument("--max-rows", type=_positive_int, default=2000,
+                   help="subsample larger datasets to this many rows (2000)")
+    b.add_argument("--time-limit", type=_positive_float, default=60.0,
+                   help="seconds per evaluation (60)")
+    b.add_argument("--memory-limit", type=_positive_int, default=6144, metavar="MB",
+                   help="memory per evaluation worker (6144)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--jobs", type=_positive_int, default=1, help="parallel evaluations (1)")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="a Dask distributed scheduler")
+    b.add_argument("--limit", type=_positive_int,
+                   help="only the N smallest datasets (by rows x features when known)")
+    b.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
+    b.add_argument("--no-metafeatures", action="store_true",
+                   help="evaluations only; a later run computes missing meta-features")
+    b.add_argument("--seed-from", metavar="DIR",
+                   help="first copy an exported knowledge base into the store (to resume)")
+    b.add_argument("--export", metavar="DIR", help="write the knowledge base (Parquet) here")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except AutoMetaError as exc:
+        print(f"automl-meta {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"automl-meta {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _info(args) -> int:
+    from automl_meta.metadataset.knowledge_base import KnowledgeBase, _versions, default_path
+
+    report = {"versions": _versions()}
+    path = args.knowledge_base or default_path()
+    try:
+        kb = KnowledgeBase.load(path)
+        report["knowledge_base"] = {"path": str(path), "status": "ok",
+                                    "format_version": kb.manifest["format_version"],
+                                    "created_at": kb.manifest.get("created_at"),
+                                    **kb.counts()}
+    except AutoMetaError as exc:
+        report["knowledge_base"] = {"path": str(path), "status": "unavailable",
+                                    "error": str(exc)}
+    try:
+        import torch
+
+        report["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        report["device"] = "torch not installed"
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"automl-meta {__version__}")
+        for name, version in report["versions"].items():
+            print(f"  {name:14s} {version}")
+        print(f"  {'device':14s} {report['device']}")
+        kb_report = report["knowledge_base"]
+        print(f"knowledge base: {kb_report['path']} ({kb_report['status']})")
+        for key, value in kb_report.items():
+            if key not in ("path", "status"):
+                print(f"  {key}: {value}")
+    return EXIT_OK if report["knowledge_base"]["status"] == "ok" else EXIT_FAILED
+
+
+def _evaluate(args) -> int:
+    from automl_meta.data import load_dataset
+    from automl_meta.evaluation import evaluate
+    from automl_meta.spaces import default_params, get_family
+
+    get_family(args.family)
+    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    if args.params is None:
+        params = default_params(args.family, dataset.task)
+    else:
+        try:
+            params = json.loads(args.params)
+        except json.JSONDecodeError as exc:
+            raise _usage(f"--params is not valid JSON: {exc}") from exc
+        if not isinstance(params, dict):
+            raise _usage("--params must be a JSON object")
+    result = evaluate(args.family, params, dataset, metric=args.metric, cv=args.cv,
+                      seed=args.seed, time_limit=args.time_limit,
+                      memory_limit_mb=args.memory_limit)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
+              f"{dataset.task}")
+        print(f"{args.family} {json.dumps(result.params)}")
+        if result.ok:
+            for metric, values in result.fold_scores.items():
+                folds = " ".join(f"{v:.4f}" for v in values)
+                mark = "*" if metric == result.metric else " "
+                print(f" {mark}{metric:18s} {sum(values) / len(values):.4f}   folds: {folds}")
+            print(f"  fit {sum(result.fit_seconds):.2f} s, "
+                  f"predict {sum(result.predict_seconds):.2f} s")
+        else:
+            print(f"status: {result.status}: {result.error}")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _usage(message: str) -> AutoMetaError:
+    from automl_meta.exceptions import DataValidationError
+
+    return DataValidationError(message)
+
+
+def _build(args) -> int:
+    from automl_meta.metadataset import sources
+    from automl_meta.metadataset.builder import Builder, Protocol
+    from automl_meta.metadataset.knowledge_base import KnowledgeBase
+    from automl_meta.metadataset.store import Store
+
+    specs = []
+    if args.manifest:
+        specs += sources.from_manifest(args.manifest)
+    if args.paths:
+        specs += sources.from_paths(args.paths, target=args.target)
+    if args.openml:
+        specs += sources.from_openml(args.openml)
+    if args.suite:
+        specs += sources.from_openml_suites(args.suite)
+    if args.limit is not None:
+        specs = sources.smallest(specs, args.limit, args.manifest)
+    store = Store(args.store)
+    if args.seed_from:
+        added = store.import_knowledge_base(KnowledgeBase.load(args.seed_from))
+        print(f"seeded {args.store} with {added} fold rows from {args.seed_from}")
+    protocol = Protocol(n_configs=args.configs, n_random=args.random, cv=args.cv,
+                        max_rows=args.max_rows, time_limit=args.time_limit,
+                        memory_limit_mb=args.memory_limit, seed=args.seed)
+    summary = None
+    if specs:
+        builder = Builder(store, protocol, families=args.families, jobs=args.jobs,
+                          scheduler=args.scheduler, progress=not args.quiet,
+                          metafeatures=not args.no_metafeatures)
+        summary = builder.run(specs, dry_run=args.dry_run,
+                              on_plan=_show_plan if args.dry_run else None)
+        _print_summary(summary, store, args.dry_run)
+    elif not args.export:
+        raise _usage("nothing to build: give --manifest, data paths, --openml or --suite")
+    if args.export and not args.dry_run:
+        kb = KnowledgeBase.from_store(store)
+        kb.save(args.export, built_with=" ".join(["automl-meta", *sys.argv[1:]]))
+        print(f"exported {kb.counts()} to {args.export}")
+    if summary is not None and summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def _show_plan(tasks) -> None:
+    from collections import Counter
+
+    by_family = Counter(t.family for t in tasks)
+    print(f"would run {len(tasks)} evaluations on {len({t.dataset for t in tasks})} datasets:")
+    for family, count in sorted(by_family.items()):
+        print(f"  {family:24s} {count}")
+
+
+def _print_summary(summary, store, dry_run: bool) -> None:
+    for name, why in sorted(summary.skipped.items()):
+        print(f"skipped {name}: {why}")
+    if dry_run:
+        return
+    counts = store.counts()
+    print(f"ran {summary.done} of {summary.planned} evaluations in {summary.seconds:.0f} s "
+          f"({summary.remaining} remaining); failures by family: "
+          f"{summary.failed_by_family or 'none'}")
+    print(f"store {store.path}: {counts['datasets']} datasets, {counts['evaluations']} "
+          f"evaluations ({counts['failed']} failed)")
+
+
+_COMMANDS = {"info": _info, "evaluate": _evaluate, "build": _build}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from automl_meta.cli import main
+
+sys.exit(main())

@@ -1,0 +1,200 @@
+"""Evaluation of one configuration on one dataset by cross-validation.
+
+:func:`evaluate` never raises because a model failed: the result's ``status`` says
+``ok``, ``failed`` (with the error text), ``timeout`` or ``memory``.
+
+Example
+-------
+>>> from sklearn.datasets import load_iris
+>>> from automl_meta.data import make_dataset
+>>> from automl_meta.evaluation import evaluate
+>>> X, y = load_iris(return_X_y=True, as_frame=True)
+>>> result = evaluate("knn", {"n_neighbors": 5, "weights": "uniform", "p": 2},
+...                   make_dataset(X, y), cv=3)
+>>> result.status, round(result.score(), 3)  # doctest: +SKIP
+('ok', 0.996)
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from automl_meta.data import Dataset
+from automl_meta.evaluation._isolate import run_limited
+from automl_meta.evaluation.metrics import (
+    DEFAULT_METRIC,
+    METRICS,
+    Metric,
+    get_metric,
+    task_metrics,
+)
+from automl_meta.exceptions import DataValidationError
+from automl_meta.spaces import build_pipeline, validate_params
+
+STATUSES = ("ok", "failed", "timeout", "memory")
+
+
+@dataclass
+class EvaluationResult:
+    """Outcome of a cross-validated evaluation.
+
+    ``fold_scores`` maps every metric of the task to its per-fold values (the primary
+    ``metric`` among them); fit and predict seconds are per fold.
+    """
+
+    family: str
+    params: dict
+    metric: str
+    status: str
+    fold_scores: dict[str, list[float]] = field(default_factory=dict)
+    fit_seconds: list[float] = field(default_factory=list)
+    predict_seconds: list[float] = field(default_factory=list)
+    n_rows: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def score(self, metric: str | None = None) -> float:
+        """Mean over folds of ``metric`` (the primary metric by default); NaN unless ok."""
+        values = self.fold_scores.get(metric or self.metric)
+        return float(np.mean(values)) if self.ok and values else float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_folds(dataset: Dataset, cv: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fixed-seed folds: stratified for classification (as far as the rarest class allows)."""
+    if not isinstance(cv, int) or isinstance(cv, bool) or cv < 2:
+        raise DataValidationError(f"cv must be an integer >= 2, got {cv!r}")
+    if cv > dataset.n_rows:
+        raise DataValidationError(f"cv={cv} folds need at least {cv} rows, got {dataset.n_rows}")
+    index = np.zeros(dataset.n_rows)
+    if dataset.task == "classification":
+        smallest = int(dataset.y.value_counts().min())
+        if smallest >= cv:
+            splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
+            return list(splitter.split(index, dataset.y))
+    return list(KFold(cv, shuffle=True, random_state=seed).split(index))
+
+
+def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
+    """``predict_proba`` with one column per label of ``labels`` (0 for unseen classes)."""
+    proba = model.predict_proba(X)
+    out = np.zeros((len(X), len(labels)))
+    columns = np.searchsorted(labels, model.classes_)
+    out[:, columns] = proba
+    return out
+
+
+def _cross_validate(family, params, dataset, metric_name, folds, seed) -> dict:
+    metrics = task_metrics(dataset.task)
+    labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
+    scores: dict[str, list[float]] = {m.name: [] for m in metrics}
+    fit_seconds, predict_seconds = [], []
+    schema = dataset.schema
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for train, test in folds:
+            model = build_pipeline(family, params, schema, dataset.task, seed=seed)
+            start = time.perf_counter()
+            model.fit(dataset.X.iloc[train], dataset.y.iloc[train])
+            fit_seconds.append(time.perf_counter() - start)
+            X_test, y_test = dataset.X.iloc[test], dataset.y.iloc[test].to_numpy()
+            start = time.perf_counter()
+            predictions = model.predict(X_test)
+            proba = aligned_proba(model, X_test, labels) if labels is not None else None
+            predict_seconds.append(time.perf_counter() - start)
+            for m in metrics:
+                try:
+                    value = m(y_test, proba if m.needs_proba else predictions, labels)
+                except ValueError:  # e.g. ROC AUC on a fold holding a single class
+                    value = float("nan")
+                scores[m.name].append(value)
+    if not np.all(np.isfinite(scores[metric_name])):
+        raise ValueError(f"{metric_name} is not finite on some fold: {scores[metric_name]}")
+    return {"fold_scores": scores, "fit_seconds": fit_seconds,
+            "predict_seconds": predict_seconds}
+
+
+def evaluate(
+    family: str,
+    params: Mapping,
+    dataset: Dataset,
+    metric: str | None = None,
+    cv: int = 5,
+    *,
+    seed: int = 0,
+    time_limit: float | None = None,
+    memory_limit_mb: int | None = None,
+    max_rows: int | None = None,
+) -> EvaluationResult:
+    """Cross-validate one configuration of ``family`` on ``dataset``.
+
+    Parameters
+    ----------
+    family, params
+        A model family and a point of its space (checked; bad ones raise
+        :class:`~automl_meta.exceptions.InvalidParamsError`).
+    dataset
+        A :class:`~automl_meta.data.Dataset`.
+    metric
+        Primary metric (see :data:`METRICS`); all metrics of the task are recorded.
+    cv
+        Number of folds (stratified for classification), shuffled with ``seed``.
+    time_limit, memory_limit_mb
+        When given, the evaluation runs in a child process that is killed after
+        ``time_limit`` seconds for the whole CV, and may allocate ``memory_limit_mb``.
+    max_rows
+        Subsample larger datasets to this many rows (fixed seed) first.
+    """
+    metric_obj = get_metric(metric, dataset.task)
+    params = validate_params(family, dataset.task, params)
+    if time_limit is not None and not time_limit > 0:
+        raise DataValidationError(f"time_limit must be positive, got {time_limit!r}")
+    if memory_limit_mb is not None and not memory_limit_mb > 0:
+        raise DataValidationError(f"memory_limit_mb must be positive, got {memory_limit_mb!r}")
+    if max_rows is not None:
+        dataset = dataset.subsample(max_rows, seed=seed)
+    folds = make_folds(dataset, cv, seed)
+    result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
+    args = (family, params, dataset, metric_obj.name, folds, seed)
+    if time_limit is None and memory_limit_mb is None:
+        try:
+            values = _cross_validate(*args)
+        except Exception as exc:  # noqa: BLE001 - a failing model is a result, not a crash
+            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"[-2000:]
+            return result
+    else:
+        outcome = run_limited(_cross_validate, *args, time_limit=time_limit,
+                              memory_limit_mb=memory_limit_mb)
+        if outcome.status != "ok":
+            result.status, result.error = outcome.status, outcome.error
+            return result
+        values = outcome.value
+    result.fold_scores = values["fold_scores"]
+    result.fit_seconds = values["fit_seconds"]
+    result.predict_seconds = values["predict_seconds"]
+    return result
+
+
+__all__ = [
+    "DEFAULT_METRIC",
+    "METRICS",
+    "STATUSES",
+    "EvaluationResult",
+    "Metric",
+    "aligned_proba",
+    "evaluate",
+    "get_metric",
+    "make_folds",
+    "task_metrics",
+]

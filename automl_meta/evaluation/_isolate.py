@@ -1,0 +1,149 @@
+"""Run functions in a worker process that can be killed: time and memory limits.
+
+A runaway fit cannot be stopped from inside its own thread, so limited work runs in a
+separate Python process (``python -m automl_meta.evaluation._worker``) that is killed
+when its time is up and started again on the next call. The worker is persistent, so
+its start-up (imports) is paid once, not per evaluation; being a fresh interpreter, it
+neither re-imports the user's ``__main__`` nor inherits the parent's OpenMP threads.
+Memory is capped with ``RLIMIT_AS`` in the worker.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_HEADER = struct.Struct("!Q")
+
+
+@dataclass
+class Outcome:
+    """What happened in the worker: ``ok`` with a value, or why not."""
+
+    status: str  # "ok", "failed", "timeout", "memory"
+    value: Any = None
+    error: str | None = None
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    data = _HEADER.pack(len(payload)) + payload
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
+    """Read ``n`` bytes; None when the deadline passes first. EOFError when the peer died."""
+    chunks, remaining = [], n
+    while remaining:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                return None
+        chunk = os.read(fd, min(remaining, 1 << 20))
+        if not chunk:
+            raise EOFError("worker closed its pipe")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+class Worker:
+    """A persistent worker process; :meth:`call` runs one function in it under limits."""
+
+    def __init__(self, memory_limit_mb: int | None = None, threads: int = 1):
+        self.memory_limit_mb = memory_limit_mb
+        self.threads = threads
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def _limits(self) -> None:  # runs in the child before exec
+        if self.memory_limit_mb is not None:
+            limit = int(self.memory_limit_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def _start(self) -> subprocess.Popen:
+        threads = str(self.threads)
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                   MKL_NUM_THREADS=threads)
+        return subprocess.Popen(
+            [sys.executable, "-m", "automl_meta.evaluation._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=self._limits,
+        )
+
+    def call(self, fn: Callable, *args, time_limit: float | None = None, **kwargs) -> Outcome:
+        """Run ``fn(*args, **kwargs)`` in the worker; never raises for ``fn``'s failures."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._proc = self._start()
+            proc = self._proc
+            deadline = None if time_limit is None else time.monotonic() + time_limit
+            try:
+                write_frame(proc.stdin.fileno(), pickle.dumps((fn, args, kwargs)))
+                header = read_exact(proc.stdout.fileno(), _HEADER.size, deadline)
+                body = None if header is None else read_exact(
+                    proc.stdout.fileno(), _HEADER.unpack(header)[0], None)
+            except (EOFError, BrokenPipeError):
+                self.close()
+                code = proc.returncode
+                status = "memory" if code == -9 else "failed"
+                return Outcome(status, error=f"worker process died (exit code {code})")
+            if body is None:
+                self.close()
+                return Outcome("timeout", error=f"stopped after {time_limit:g} s")
+            return pickle.loads(body)
+
+    def close(self) -> None:
+        """Stop the worker process (a later call starts a new one)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout):
+                stream.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001, S110 - interpreter shutdown
+            pass
+
+
+_workers: dict[tuple, Worker] = {}
+_workers_lock = threading.Lock()
+
+
+def run_limited(
+    fn: Callable,
+    *args,
+    time_limit: float | None = None,
+    memory_limit_mb: int | None = None,
+    **kwargs,
+) -> Outcome:
+    """Call ``fn(*args, **kwargs)`` in a worker process under the given limits.
+
+    ``fn`` and its arguments must be picklable. Each thread has its own worker, so
+    threads calling this run in parallel. The :class:`Outcome` says ``ok``, ``failed``
+    (with the error text), ``timeout`` or ``memory``.
+    """
+    key = (threading.get_ident(), memory_limit_mb)
+    with _workers_lock:
+        worker = _workers.get(key)
+        if worker is None:
+            worker = _workers[key] = Worker(memory_limit_mb)
+    return worker.call(fn, *args, time_limit=time_limit, **kwargs)

@@ -1,0 +1,574 @@
+"""Model families: search spaces, default configurations and pipeline builders.
+
+Each family's space is defined once, here, as Optuna distributions with optional
+conditions, and everything else derives from it: the meta-dataset design
+(:func:`from_unit`), Optuna sampling (:func:`suggest`), the meta-learner's encoding
+(:func:`encode`), priors, and the sklearn pipelines (:func:`build_pipeline`).
+
+Example
+-------
+>>> from automl_meta.spaces import FAMILIES, default_params
+>>> sorted(FAMILIES)  # doctest: +NORMALIZE_WHITESPACE
+['extra_trees', 'hist_gradient_boosting', 'knn', 'lightgbm', 'linear', 'mlp',
+ 'random_forest', 'svm']
+>>> default_params("knn", "classification")
+{'n_neighbors': 5, 'weights': 'uniform', 'p': 2}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+
+from automl_meta.data import TASKS, Schema
+from automl_meta.exceptions import InvalidParamsError, UnknownFamilyError
+
+#: Categoricals with at most this many categories are one-hot encoded; more: target encoded.
+ONE_HOT_MAX_CATEGORIES = 10
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its distribution and, optionally, when it is active.
+
+    ``condition=("penalty", ("elasticnet",))`` makes the parameter exist only when the
+    parameter ``penalty`` takes one of the listed values.
+    """
+
+    name: str
+    distribution: BaseDistribution
+    condition: tuple[str, tuple] | None = None
+
+    def is_active(self, params: Mapping) -> bool:
+        if self.condition is None:
+            return True
+        parent, values = self.condition
+        return params.get(parent) in values
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its spaces and defaults per task, and how to build its estimator."""
+
+    name: str
+    spaces: Mapping[str, tuple[Param, ...]]  # task -> parameters
+    defaults: Mapping[str, Mapping]  # task -> default configuration
+    make_estimator: Callable[[dict, str, int, int], BaseEstimator]
+    preprocessing: str  # "native", "ordinal" or "scaled"
+
+    def params(self, task: str) -> tuple[Param, ...]:
+        _check_task(task)
+        return self.spaces[task]
+
+
+def _log_int(low: int, high: int) -> IntDistribution:
+    return IntDistribution(low, high, log=True)
+
+
+def _log_float(low: float, high: float) -> FloatDistribution:
+    return FloatDistribution(low, high, log=True)
+
+
+def _choice(*values) -> CategoricalDistribution:
+    return CategoricalDistribution(values)
+
+
+# ---------------------------------------------------------------------------------------
+# Estimators
+
+
+def _lightgbm(params: dict, task: str, seed: int, n_jobs: int):
+    import lightgbm as lgb
+
+    cls = lgb.LGBMClassifier if task == "classification" else lgb.LGBMRegressor
+    return cls(
+        **params, subsample_freq=1, random_state=seed, n_jobs=n_jobs, verbose=-1
+    )
+
+
+def _hist_gradient_boosting(params: dict, task: str, seed: int, n_jobs: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    cls = HistGradientBoostingClassifier if task == "classification" else (
+        HistGradientBoostingRegressor)
+    return cls(**params, categorical_features="from_dtype", random_state=seed)
+
+
+def _forest(kind: str):
+    def make(params: dict, task: str, seed: int, n_jobs: int):
+        from sklearn import ensemble
+
+        name = {"random_forest": "RandomForest", "extra_trees": "ExtraTrees"}[kind]
+        suffix = "Classifier" if task == "classification" else "Regressor"
+        return getattr(ensemble, name + suffix)(**params, random_state=seed, n_jobs=n_jobs)
+
+    return make
+
+
+def _linear(params: dict, task: str, seed: int, n_jobs: int):
+    from sklearn.linear_model import ElasticNet, LogisticRegression
+
+    if task == "regression":
+        return ElasticNet(**params, max_iter=5000, random_state=seed)
+    l1_ratio = params.get("l1_ratio", 0.0) if params["penalty"] == "elasticnet" else 0.0
+    class_weight = None if params["class_weight"] == "none" else params["class_weight"]
+    return LogisticRegression(
+        C=params["C"],
+        l1_ratio=l1_ratio,
+        solver="saga" if l1_ratio > 0 else "lbfgs",
+        class_weight=class_weight,
+        max_iter=1000,
+        random_state=seed,
+    )
+
+
+def _svm(params: dict, task: str, seed: int, n_jobs: int):
+    from sklearn.svm import SVC, SVR
+
+    # ``gamma`` is relative to sklearn's gamma="scale": the _GammaScaler step rescales X.
+    if task == "classification":
+        return SVC(C=params["C"], gamma=params["gamma"], probability=True, random_state=seed)
+    return SVR(C=params["C"], gamma=params["gamma"], epsilon=params["epsilon"])
+
+
+def _knn(params: dict, task: str, seed: int, n_jobs: int):
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
+    return cls(**params, n_jobs=n_jobs)
+
+
+def _mlp(params: dict, task: str, seed: int, n_jobs: int):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    cls = MLPClassifier if task == "classification" else MLPRegressor
+    layers = (params["width"],) * params["n_layers"]
+    return cls(
+        hidden_layer_sizes=layers,
+        alpha=params["alpha"],
+        learning_rate_init=params["learning_rate_init"],
+        batch_size=params["batch_size"],
+        max_iter=200,
+        random_state=seed,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The families
+
+_GBM = (
+    Param("n_estimators", _log_int(16, 512)),
+    Param("learning_rate", _log_float(0.005, 0.5)),
+    Param("num_leaves", _log_int(4, 256)),
+    Param("min_child_samples", _log_int(2, 128)),
+    Param("subsample", FloatDistribution(0.5, 1.0)),
+    Param("colsample_bytree", FloatDistribution(0.3, 1.0)),
+    Param("reg_alpha", _log_float(1e-8, 10.0)),
+    Param("reg_lambda", _log_float(1e-8, 10.0)),
+)
+_GBM_DEFAULT = {
+    "n_estimators": 100, "learning_rate": 0.1, "num_leaves": 31, "min_child_samples": 20,
+    "subsample": 1.0, "colsample_bytree": 1.0, "reg_alpha": 1e-8, "reg_lambda": 1e-8,
+}
+_HGB = (
+    Param("max_iter", _log_int(16, 512)),
+    Param("learning_rate", _log_float(0.005, 0.5)),
+    Param("max_leaf_nodes", _log_int(4, 256)),
+    Param("min_samples_leaf", _log_int(2, 128)),
+    Param("max_features", FloatDistribution(0.3, 1.0)),
+    Param("l2_regularization", _log_float(1e-8, 10.0)),
+)
+_HGB_DEFAULT = {
+    "max_iter": 100, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+    "max_features": 1.0, "l2_regularization": 1e-8,
+}
+_FOREST = (
+    Param("n_estimators", _log_int(16, 256)),
+    Param("max_features", _log_float(0.05, 1.0)),
+    Param("min_samples_leaf", _log_int(1, 32)),
+    Param("min_samples_split", _log_int(2, 32)),
+    Param("bootstrap", _choice(True, False)),
+)
+# sklearn's max_features="sqrt" (classification) has no fixed fraction: 0.25 stands for it.
+_FOREST_DEFAULT = {
+    "classification": {"n_estimators": 100, "max_features": 0.25, "min_samples_leaf": 1,
+                       "min_samples_split": 2, "bootstrap": True},
+    "regression": {"n_estimators": 100, "max_features": 1.0, "min_samples_leaf": 1,
+                   "min_samples_split": 2, "bootstrap": True},
+}
+_SVM_CLS = (
+    Param("C", _log_float(1e-3, 1e3)),
+    Param("gamma", _log_float(1e-3, 1e2)),
+)
+_SVM_REG = _SVM_CLS + (Param("epsilon", _log_float(1e-3, 1.0)),)
+_KNN = (
+    Param("n_neighbors", _log_int(1, 64)),
+    Param("weights", _choice("uniform", "distance")),
+    Param("p", _choice(1, 2)),
+)
+_MLP = (
+    Param("n_layers", IntDistribution(1, 3)),
+    Param("width", _log_int(16, 256)),
+    Param("alpha", _log_float(1e-7, 1e-1)),
+    Param("learning_rate_init", _log_float(1e-4, 1e-1)),
+    Param("batch_size", _choice(32, 64, 128, 256)),
+)
+_MLP_DEFAULT = {"n_layers": 1, "width": 100, "alpha": 1e-4, "learning_rate_init": 1e-3,
+                "batch_size": 128}
+
+
+def _same(space, default=None) -> tuple[dict, dict]:
+    return ({t: space for t in TASKS}, {t: default for t in TASKS})
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("lightgbm", *_same(_GBM, _GBM_DEFAULT), _lightgbm, "native"),
+        Family("hist_gradient_boosting", *_same(_HGB, _HGB_DEFAULT), _hist_gradient_boosting,
+               "native"),
+        Family("random_forest", _same(_FOREST)[0], _FOREST_DEFAULT, _forest("random_forest"),
+               "ordinal"),
+        Family("extra_trees", _same(_FOREST)[0], _FOREST_DEFAULT, _forest("extra_trees"),
+               "ordinal"),
+        Family(
+            "linear",
+            {
+                "classification": (
+                    Param("C", _log_float(1e-4, 1e4)),
+                    Param("penalty", _choice("l2", "elasticnet")),
+                    Param("l1_ratio", FloatDistribution(0.0, 1.0),
+                          condition=("penalty", ("elasticnet",))),
+                    Param("class_weight", _choice("none", "balanced")),
+                ),
+                "regression": (
+                    Param("alpha", _log_float(1e-6, 10.0)),
+                    Param("l1_ratio", FloatDistribution(0.0, 1.0)),
+                ),
+            },
+            {
+                "classification": {"C": 1.0, "penalty": "l2", "class_weight": "none"},
+                "regression": {"alpha": 1.0, "l1_ratio": 0.5},
+            },
+            _linear,
+            "scaled",
+        ),
+        Family(
+            "svm",
+            {"classification": _SVM_CLS, "regression": _SVM_REG},
+            {"classification": {"C": 1.0, "gamma": 1.0},
+             "regression": {"C": 1.0, "gamma": 1.0, "epsilon": 0.1}},
+            _svm,
+            "scaled",
+        ),
+        Family("knn", *_same(_KNN, {"n_neighbors": 5, "weights": "uniform", "p": 2}), _knn,
+               "scaled"),
+        Family("mlp", *_same(_MLP, _MLP_DEFAULT), _mlp, "scaled"),
+    )
+}
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``; :class:`UnknownFamilyError` lists the known ones."""
+    try:
+        return FAMILIES[name]
+    except (KeyError, TypeError):
+        raise UnknownFamilyError(
+            f"unknown model family {name!r}; known families: {sorted(FAMILIES)}"
+        ) from None
+
+
+def default_params(family: str, task: str) -> dict:
+    """The family's default configuration for ``task`` (a fresh dict)."""
+    _check_task(task)
+    return dict(get_family(family).defaults[task])
+
+
+def search_space(family: str, task: str) -> dict[str, BaseDistribution]:
+    """All the family's parameters as Optuna distributions, conditional ones included."""
+    return {p.name: p.distribution for p in get_family(family).params(task)}
+
+
+def active_params(family: str, task: str, params: Mapping) -> dict:
+    """``params`` restricted to the parameters active under their conditions."""
+    return {p.name: params[p.name] for p in get_family(family).params(task)
+            if p.is_active(params) and p.name in params}
+
+
+def validate_params(family: str, task: str, params: Mapping) -> dict:
+    """Check that ``params`` is a point of the family's space; return the active part.
+
+    Raises :class:`InvalidParamsError` naming unknown, missing or out-of-range parameters.
+    """
+    space = get_family(family).params(task)
+    known = {p.name for p in space}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise InvalidParamsError(f"{family}: unknown parameters {unknown}; known: {sorted(known)}")
+    out = {}
+    for p in space:
+        if not p.is_active(params):
+            continue
+        if p.name not in params:
+            raise InvalidParamsError(f"{family}: parameter {p.name!r} is missing")
+        value = params[p.name]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not _contains(p.distribution, value):
+            raise InvalidParamsError(
+                f"{family}: {p.name}={value!r} is outside its space {p.distribution!r}"
+            )
+        out[p.name] = value
+    return out
+
+
+def _contains(dist: BaseDistribution, value) -> bool:
+    if isinstance(dist, CategoricalDistribution):
+        return any(value == c and type(value) is type(c) for c in dist.choices)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(dist, IntDistribution) and value != int(value):
+        return False
+    return dist.low <= value <= dist.high
+
+
+def suggest(trial: optuna.Trial, family: str, task: str, prefix: str = "") -> dict:
+    """Sample a configuration of ``family`` from an Optuna trial (define-by-run).
+
+    Parameter names in the trial are ``prefix + name``; conditional parameters are only
+    suggested when active.
+    """
+    params: dict = {}
+    for p in get_family(family).params(task):
+        if p.is_active(params):
+            params[p.name] = suggest_distribution(trial, prefix + p.name, p.distribution)
+    return params
+
+
+def suggest_distribution(trial: optuna.Trial, name: str, dist: BaseDistribution):
+    """Ask ``trial`` for ``name`` through the public ``suggest_*`` matching ``dist``."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+
+
+def from_unit(family: str, task: str, u: np.ndarray) -> dict:
+    """Map a point of the unit hypercube (one coordinate per parameter) into the space.
+
+    Used with a Sobol sequence to lay out a space-filling design of configurations.
+    """
+    space = get_family(family).params(task)
+    if len(u) != len(space):
+        raise ValueError(f"{family}: need {len(space)} unit coordinates, got {len(u)}")
+    params: dict = {}
+    for p, x in zip(space, u, strict=True):
+        value = _from_unit(p.distribution, float(np.clip(x, 0.0, 1.0 - 1e-12)))
+        if p.is_active(params):
+            params[p.name] = value
+    return params
+
+
+def _from_unit(dist: BaseDistribution, x: float):
+    if isinstance(dist, CategoricalDistribution):
+        return dist.choices[int(x * len(dist.choices))]
+    if dist.log:
+        value = math.exp(math.log(dist.low) + x * (math.log(dist.high) - math.log(dist.low)))
+    else:
+        value = dist.low + x * (dist.high - dist.low)
+    if isinstance(dist, IntDistribution):
+        return int(min(max(round(value), dist.low), dist.high))
+    return float(value)
+
+
+def _to_unit(dist: BaseDistribution, value) -> float:
+    if dist.log:
+        return (math.log(value) - math.log(dist.low)) / (math.log(dist.high) - math.log(dist.low))
+    return (value - dist.low) / (dist.high - dist.low) if dist.high > dist.low else 0.0
+
+
+def encoding_size(family: str, task: str) -> int:
+    """Length of :func:`encode`'s vector for this family."""
+    size = 0
+    for p in get_family(family).params(task):
+        dist = p.distribution
+        size += len(dist.choices) if isinstance(dist, CategoricalDistribution) else 1
+        size += p.condition is not None  # an "is active" indicator
+    return size
+
+
+def encode(family: str, task: str, params: Mapping) -> np.ndarray:
+    """Encode a configuration as a fixed-length float vector in [0, 1].
+
+    Numeric parameters map to [0, 1] on their (log) scale, categoricals one-hot,
+    conditional parameters get an "is active" indicator and 0 when inactive.
+    """
+    out = []
+    for p in get_family(family).params(task):
+        dist = p.distribution
+        active = p.is_active(params) and p.name in params
+        if isinstance(dist, CategoricalDistribution):
+            out.extend(float(active and params[p.name] == c) for c in dist.choices)
+        else:
+            out.append(_to_unit(dist, params[p.name]) if active else 0.0)
+        if p.condition is not None:
+            out.append(float(active))
+    return np.asarray(out, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------
+# Preprocessing and pipelines
+
+
+class CategoryFixer(TransformerMixin, BaseEstimator):
+    """Pin each categorical column to the categories seen in ``fit``.
+
+    Unseen categories at transform time become missing, which LightGBM and
+    HistGradientBoosting treat natively. Columns with more than ``max_categories``
+    categories are turned into their float codes (an ordinal encoding).
+    """
+
+    def __init__(self, max_categories: int | None = None):
+        self.max_categories = max_categories
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.categories_ = {
+            c: list(X[c].cat.categories)
+            for c in X.columns
+            if isinstance(X[c].dtype, pd.CategoricalDtype)
+        }
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        X = X.copy()
+        for c, cats in self.categories_.items():
+            col = pd.Categorical(X[c].astype(object), categories=cats)
+            if self.max_categories is not None and len(cats) > self.max_categories:
+                X[c] = np.where(col.codes < 0, np.nan, col.codes).astype(float)
+            else:
+                X[c] = col
+        return X
+
+    def get_feature_names_out(self, input_features=None):
+        return self.feature_names_in_
+
+
+class _GammaScaler(TransformerMixin, BaseEstimator):
+    """Scale X so that an RBF ``gamma`` of 1 means sklearn's ``gamma="scale"``."""
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=float)
+        variance = X.var() if X.size else 1.0
+        self.factor_ = 1.0 / math.sqrt(X.shape[1] * variance) if variance > 0 else 1.0
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float) * self.factor_
+
+
+def _preprocessor(kind: str, schema: Schema, task: str, seed: int):
+    numeric = list(schema.numeric)
+    low = [c for c, k in schema.categorical.items() if k <= ONE_HOT_MAX_CATEGORIES]
+    high = [c for c, k in schema.categorical.items() if k > ONE_HOT_MAX_CATEGORIES]
+    if kind == "native":
+        return CategoryFixer(max_categories=250)
+    parts = []
+    if kind == "ordinal":
+        if numeric:
+            parts.append(("num", SimpleImputer(strategy="median"), numeric))
+        if low or high:
+            parts.append(("cat", OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=-1,
+                encoded_missing_value=-1), low + high))
+    else:
+        if numeric:
+            parts.append(("num", Pipeline([
+                ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                ("scale", StandardScaler()),
+            ]), numeric))
+        if low:
+            parts.append(("onehot", OneHotEncoder(handle_unknown="ignore",
+                                                  sparse_output=False), low))
+        if high:
+            target_type = "continuous" if task == "regression" else "auto"
+            parts.append(("target", Pipeline([
+                ("encode", TargetEncoder(target_type=target_type, random_state=seed)),
+                ("scale", StandardScaler()),
+            ]), high))
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def build_pipeline(
+    family: str,
+    params: Mapping,
+    schema: Schema,
+    task: str,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+) -> Pipeline:
+    """One sklearn Pipeline: the preprocessing ``family`` needs, then its estimator.
+
+    ``params`` must lie in the family's space (see :func:`validate_params`).
+
+    Example
+    -------
+    >>> from automl_meta.data import Schema
+    >>> pipe = build_pipeline("svm", {"C": 1.0, "gamma": 1.0}, Schema(("a", "b")),
+    ...                       "classification")
+    >>> [name for name, _ in pipe.steps]
+    ['preprocess', 'gamma', 'model']
+    """
+    fam = get_family(family)
+    params = validate_params(family, task, params)
+    steps = [("preprocess", _preprocessor(fam.preprocessing, schema, task, seed))]
+    if family == "svm":
+        steps.append(("gamma", _GammaScaler()))
+    model = fam.make_estimator(params, task, seed, n_jobs)
+    if task == "regression" and fam.preprocessing == "scaled":
+        # Penalties, SVR's epsilon and MLP training assume a target of unit scale.
+        model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
+    steps.append(("model", model))
+    return Pipeline(steps)
+
+
+__all__ = [
+    "FAMILIES",
+    "CategoryFixer",
+    "Family",
+    "Param",
+    "active_params",
+    "build_pipeline",
+    "default_params",
+    "encode",
+    "encoding_size",
+    "from_unit",
+    "get_family",
+    "search_space",
+    "suggest",
+    "suggest_distribution",
+    "validate_params",
+]
