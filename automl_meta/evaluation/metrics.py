@@ -39,13 +39,17 @@ class Metric:
 
 
 def _roc_auc(y_true, proba, labels) -> float:
-    present = np.isin(labels, np.unique(y_true))
-    if proba.shape[1] == 2:
+    """Binary AUC, or the macro one-vs-rest AUC over the classes present in ``y_true``.
+
+    A fold of a many-class dataset often lacks some classes; averaging over the present
+    ones keeps the score defined there (sklearn's multiclass AUC needs every class).
+    """
+    y_true = np.asarray(y_true)
+    if len(labels) == 2:
         return skm.roc_auc_score(y_true == labels[1], proba[:, 1])
-    # One-vs-rest over the classes present in this fold; renormalise their probabilities.
-    proba = proba[:, present]
-    proba = proba / np.clip(proba.sum(axis=1, keepdims=True), 1e-12, None)
-    return skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=labels[present])
+    aucs = [skm.roc_auc_score(y_true == label, proba[:, j])
+            for j, label in enumerate(labels) if 0 < np.sum(y_true == label) < len(y_true)]
+    return float(np.mean(aucs)) if aucs else float("nan")
 
 
 def _log_loss(y_true, proba, labels) -> float:

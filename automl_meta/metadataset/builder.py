@@ -96,7 +96,7 @@ def data_fingerprint(ds: Dataset) -> str:
     return f"{ds.n_rows}x{ds.n_features}:{target_fingerprint(ds.y, ds.task)}:{digest}"
 
 
-def dataset_row(ds: Dataset, n_rows_used: int) -> dict:
+def dataset_row(ds: Dataset, n_rows_used: int, fingerprint: str) -> dict:
     schema = ds.schema
     return {
         "name": ds.name, "source": ds.source, "openml_id": ds.openml_id, "task": ds.task,
@@ -104,7 +104,7 @@ def dataset_row(ds: Dataset, n_rows_used: int) -> dict:
         "n_numeric": len(schema.numeric), "n_categorical": len(schema.categorical),
         "missing_ratio": float(ds.X.isna().to_numpy().mean()), "n_rows_used": n_rows_used,
         "target_fingerprint": target_fingerprint(ds.y, ds.task),
-        "data_fingerprint": data_fingerprint(ds), "added_at": time.time(),
+        "data_fingerprint": fingerprint, "added_at": time.time(),
     }
 
 
@@ -188,14 +188,15 @@ class Builder:
     def prepare(self, specs: list[DatasetSpec], summary: BuildSummary) -> dict[str, Dataset]:
         """Load datasets and register new ones; return their subsamples by name.
 
-        A dataset whose rows equal one already in the store (under another name or
-        encoding) is skipped, so the same data is counted once.
+        Copies of the same rows (under another name or encoding) are built once: a copy
+        already in the store wins, else the copy with the most categorical columns (a raw
+        file over its integer-encoded version), else the first.
         """
         known = self.store.table("datasets")
-        fingerprints = dict(zip(known["data_fingerprint"], known["name"], strict=True))
+        stored = dict(zip(known["data_fingerprint"], known["name"], strict=True))
         names = set(known["name"])
         with_metafeatures = set(self.store.table("metafeatures")["dataset"])
-        ready: dict[str, Dataset] = {}
+        loaded: list[tuple[Dataset, str | None]] = []
         bar = tqdm(specs, desc="datasets", unit="ds", disable=not self.progress)
         for spec in bar:
             bar.set_postfix_str(spec.name[:30])
@@ -204,15 +205,24 @@ class Builder:
             except AutoMetaError as exc:
                 summary.skipped[spec.name] = f"cannot load: {exc}"
                 continue
-            used = ds.subsample(self.protocol.max_rows, seed=self.protocol.seed)
-            if ds.name not in names:
-                fingerprint = data_fingerprint(ds)
-                if fingerprint in fingerprints:
-                    summary.skipped[ds.name] = f"same data as {fingerprints[fingerprint]}"
+            loaded.append((ds, None if ds.name in names else data_fingerprint(ds)))
+        best: dict[str, Dataset] = {}
+        for ds, fingerprint in loaded:
+            if fingerprint is None or fingerprint in stored:
+                continue
+            kept = best.get(fingerprint)
+            if kept is None or len(ds.schema.categorical) > len(kept.schema.categorical):
+                best[fingerprint] = ds
+        ready: dict[str, Dataset] = {}
+        for ds, fingerprint in loaded:
+            if fingerprint is not None:
+                original = stored.get(fingerprint) or best[fingerprint].name
+                if original != ds.name:
+                    summary.skipped[ds.name] = f"same data as {original}"
                     continue
-                self.store.add_dataset(dataset_row(ds, used.n_rows))
-                fingerprints[fingerprint] = ds.name
-                names.add(ds.name)
+            used = ds.subsample(self.protocol.max_rows, seed=self.protocol.seed)
+            if fingerprint is not None:
+                self.store.add_dataset(dataset_row(ds, used.n_rows, fingerprint))
             if self.metafeatures and ds.name not in with_metafeatures:
                 self._add_metafeatures(ds)
             ready[ds.name] = used
