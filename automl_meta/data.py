@@ -15,7 +15,6 @@ Example
 from __future__ import annotations
 
 import gzip
-import math
 import os
 import re
 from collections.abc import Hashable
@@ -196,7 +195,7 @@ def prepare_X(
                 continue
             raise DataValidationError(f"column {name!r} of {what} is entirely missing; drop it")
         if _column_kind(col) == "numeric":
-            values = pd.to_numeric(col, errors="raise").astype("float64")
+            values = pd.to_numeric(col, errors="raise").astype("float64").reset_index(drop=True)
             if np.isinf(values.to_numpy()).any():
                 raise DataValidationError(f"column {name!r} of {what} contains infinite values")
             out[name] = values
@@ -213,8 +212,7 @@ def _as_category(col: pd.Series) -> pd.Series:
         return col.cat.rename_categories([str(c) for c in col.cat.categories]).reset_index(
             drop=True
         )
-    as_text = col.map(lambda v: v if v is None or (isinstance(v, float) and math.isnan(v))
-                      else str(v))
+    as_text = col.astype(object).map(lambda v: None if pd.isna(v) else str(v))
     return as_text.astype("category").reset_index(drop=True)
 
 
@@ -367,7 +365,7 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
             sep = "\t" if kind == ".tsv" else ","
             return pd.read_csv(path, sep=sep, na_values=["?"], low_memory=False), None
         if kind in (".parquet", ".pq"):
-            return pd.read_parquet(path), None
+            return _read_parquet(path), None
         if kind == ".arff":
             opener = gzip.open if compressed else open
             with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
@@ -380,6 +378,13 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
         f"{path}: unknown format {''.join(suffixes)!r}; use .csv, .tsv (optionally .gz), "
         ".arff or .parquet"
     )
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own error types
+        raise DataSourceError(f"{path}: not a readable Parquet file: {exc}") from exc
 
 
 def read_arff(text: str) -> tuple[pd.DataFrame, str]:

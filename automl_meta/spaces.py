@@ -335,6 +335,9 @@ def validate_params(family: str, task: str, params: Mapping) -> dict:
         value = params[p.name]
         if isinstance(value, np.generic):
             value = value.item()
+        if isinstance(p.distribution, IntDistribution) and isinstance(value, float) and (
+                value.is_integer()):
+            value = int(value)  # e.g. read back from a float column of a table
         if not _contains(p.distribution, value):
             raise InvalidParamsError(
                 f"{family}: {p.name}={value!r} is outside its space {p.distribution!r}"
@@ -400,7 +403,7 @@ def _from_unit(dist: BaseDistribution, x: float):
         value = dist.low + x * (dist.high - dist.low)
     if isinstance(dist, IntDistribution):
         return int(min(max(round(value), dist.low), dist.high))
-    return float(value)
+    return float(min(max(value, dist.low), dist.high))  # exp(log(x)) can round off x
 
 
 def _to_unit(dist: BaseDistribution, value) -> float:
@@ -465,7 +468,8 @@ class CategoryFixer(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         X = X.copy()
         for c, cats in self.categories_.items():
-            col = pd.Categorical(X[c].astype(object), categories=cats)
+            values = X[c].astype(object)
+            col = pd.Categorical(values.where(values.isin(cats)), categories=cats)
             if self.max_categories is not None and len(cats) > self.max_categories:
                 X[c] = np.where(col.codes < 0, np.nan, col.codes).astype(float)
             else:

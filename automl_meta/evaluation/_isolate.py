@@ -3,16 +3,16 @@
 A runaway fit cannot be stopped from inside its own thread, so limited work runs in a
 separate Python process (``python -m automl_meta.evaluation._worker``) that is killed
 when its time is up and started again on the next call. The worker is persistent, so
-its start-up (imports) is paid once, not per evaluation; being a fresh interpreter, it
+its start-up (imports) is paid once, not per evaluation, and is not counted against a
+call's time limit (the worker says when it is ready); being a fresh interpreter, it
 neither re-imports the user's ``__main__`` nor inherits the parent's OpenMP threads.
-Memory is capped with ``RLIMIT_AS`` in the worker.
+Memory is capped with ``RLIMIT_AS``, set by the worker once its imports are done.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import resource
 import select
 import struct
 import subprocess
@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _HEADER = struct.Struct("!Q")
+READY = b"ready"
+START_TIMEOUT = 300.0  # seconds for a worker to import its modules on a loaded machine
 
 
 @dataclass
@@ -36,10 +38,10 @@ class Outcome:
 
 
 def write_frame(fd: int, payload: bytes) -> None:
-    data = _HEADER.pack(len(payload)) + payload
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    for data in (_HEADER.pack(len(payload)), payload):  # no concatenated copy of payload
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def read_exact(fd: int, n: int, deadline: float | None) -> bytes | None:
@@ -67,29 +69,39 @@ class Worker:
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
-    def _limits(self) -> None:  # runs in the child before exec
-        if self.memory_limit_mb is not None:
-            limit = int(self.memory_limit_mb) * 1024 * 1024
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
     def _start(self) -> subprocess.Popen:
         threads = str(self.threads)
         env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
                    MKL_NUM_THREADS=threads)
-        return subprocess.Popen(
-            [sys.executable, "-m", "automl_meta.evaluation._worker"],
+        limit = "" if self.memory_limit_mb is None else str(int(self.memory_limit_mb))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "automl_meta.evaluation._worker", limit],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
-            preexec_fn=self._limits,
         )
+        try:
+            header = read_exact(proc.stdout.fileno(), _HEADER.size,
+                                time.monotonic() + START_TIMEOUT)
+            ready = header is not None and read_exact(
+                proc.stdout.fileno(), _HEADER.unpack(header)[0], None) == READY
+        except EOFError:
+            ready = False
+        if not ready:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"the evaluation worker did not start (exit code {proc.poll()})")
+        return proc
 
     def call(self, fn: Callable, *args, time_limit: float | None = None, **kwargs) -> Outcome:
         """Run ``fn(*args, **kwargs)`` in the worker; never raises for ``fn``'s failures."""
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
-                self._proc = self._start()
+                try:
+                    self._proc = self._start()
+                except RuntimeError as exc:
+                    return Outcome("failed", error=str(exc))
             proc = self._proc
             deadline = None if time_limit is None else time.monotonic() + time_limit
             try:

@@ -1,0 +1,169 @@
+"""The ``automl-meta`` command line: ``info`` and ``evaluate``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl_meta import __version__
+from automl_meta.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 45
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n),
+                          "colour": rng.choice(["red", "blue"], size=n)})
+    frame["target"] = np.where(frame["a"] + 0.3 * rng.normal(size=n) > 0, "yes", "no")
+    path = tmp_path / "small.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+    return captured.err.strip()
+
+
+def test_info_json(capsys, tmp_path):
+    code = main(["info", "--json", "--knowledge-base", str(tmp_path / "no-kb")])
+    report = json.loads(capsys.readouterr().out)
+    assert report["versions"]["automl_meta"] == __version__
+    assert report["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert {"numpy", "pandas", "scikit-learn", "lightgbm", "optuna"} <= set(report["versions"])
+    assert report["versions"]["numpy"] == np.__version__
+    assert report["knowledge_base"]["status"] == "unavailable"
+    assert report["knowledge_base"]["path"] == str(tmp_path / "no-kb")
+    assert report["knowledge_base"]["error"]
+    assert report["device"] in ("cpu", "cuda", "torch not installed")
+    # A missing knowledge base: the command worked but reports a failure.
+    assert code == EXIT_FAILED
+
+
+def test_evaluate_json(capsys, csv_file):
+    code = main(["evaluate", str(csv_file), "--family", "knn", "--cv", "3", "--json"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    result = json.loads(out)
+    assert result["status"] == "ok"
+    assert result["family"] == "knn"
+    assert result["params"] == {"n_neighbors": 5, "weights": "uniform", "p": 2}
+    assert result["metric"] == "roc_auc"
+    assert result["n_rows"] == 45
+    assert result["error"] is None
+    assert sorted(result["fold_scores"]) == ["balanced_accuracy", "log_loss", "roc_auc"]
+    assert all(len(v) == 3 for v in result["fold_scores"].values())
+
+
+def test_evaluate_text_with_params_and_metric(capsys, csv_file):
+    code = main(["evaluate", str(csv_file), "--family", "knn", "--cv", "3",
+                 "--metric", "balanced_accuracy",
+                 "--params", '{"n_neighbors": 3, "weights": "distance", "p": 1}'])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    assert lines[0] == "small: 45 rows x 3 features, classification"
+    assert lines[1] == 'knn {"n_neighbors": 3, "weights": "distance", "p": 1}'
+    assert lines[2].startswith(" *balanced_accuracy")
+    assert len(lines[2].split("folds:")[1].split()) == 3
+    assert lines[3].startswith("  roc_auc")
+
+
+def test_evaluate_regression_with_target_and_task(capsys, csv_file):
+    code = main(["evaluate", str(csv_file), "--family", "linear", "--target", "b",
+                 "--task", "regression", "--cv", "2", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK
+    assert result["metric"] == "rmse"
+    assert sorted(result["fold_scores"]) == ["mae", "r2", "rmse"]
+
+
+def test_unknown_family(capsys, csv_file):
+    code = main(["evaluate", str(csv_file), "--family", "xgboost"])
+    assert code == EXIT_USAGE
+    assert _error_line(capsys).startswith(
+        "automl-meta evaluate: error: unknown model family 'xgboost'")
+
+
+def test_missing_file(capsys, tmp_path):
+    code = main(["evaluate", str(tmp_path / "absent.csv"), "--family", "knn"])
+    assert code == EXIT_USAGE
+    assert _error_line(capsys) == (
+        f"automl-meta evaluate: error: no such file: {tmp_path / 'absent.csv'}")
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ("{not json", r"--params is not valid JSON"),
+    ("[1, 2]", r"--params must be a JSON object"),
+])
+def test_invalid_params_json(capsys, csv_file, params, message):
+    code = main(["evaluate", str(csv_file), "--family", "knn", "--params", params])
+    assert code == EXIT_USAGE
+    error = _error_line(capsys)
+    assert error.startswith("automl-meta evaluate: error: ")
+    assert message in error
+
+
+def test_params_out_of_space(capsys, csv_file):
+    code = main(["evaluate", str(csv_file), "--family", "knn", "--cv", "3",
+                 "--params", '{"n_neighbors": 500, "weights": "uniform", "p": 2}'])
+    assert code == EXIT_USAGE
+    assert "knn: n_neighbors=500 is outside its space" in _error_line(capsys)
+
+
+def test_bad_data_and_cv_are_usage_errors(capsys, csv_file, tmp_path):
+    code = main(["evaluate", str(csv_file), "--family", "knn", "--target", "nope"])
+    assert code == EXIT_USAGE
+    assert "target column 'nope' not found" in _error_line(capsys)
+    code = main(["evaluate", str(csv_file), "--family", "knn", "--cv", "1"])
+    assert code == EXIT_USAGE
+    assert "cv must be an integer >= 2, got 1" in _error_line(capsys)
+
+
+def test_failed_evaluation_exits_1(capsys, tmp_path):
+    # 2 positives in 10 rows and 5 folds: ROC AUC is undefined on some folds.
+    path = tmp_path / "rare.csv"
+    pd.DataFrame({"x": np.arange(10.0), "target": [0] * 8 + [1] * 2}).to_csv(path, index=False)
+    code = main(["evaluate", str(path), "--family", "knn", "--cv", "5",
+                 "--params", '{"n_neighbors": 1, "weights": "uniform", "p": 2}'])
+    out = capsys.readouterr().out
+    assert code == EXIT_FAILED
+    assert out.splitlines()[-1].startswith("status: failed: ValueError: roc_auc is not finite")
+
+
+def test_argparse_errors_exit_2(capsys, csv_file):
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(csv_file)])  # --family is required
+    assert exc.value.code == 2
+    assert "--family" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(csv_file), "--family", "knn", "--time-limit", "-1"])
+    assert exc.value.code == 2
+    assert "must be positive, got -1" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"automl-meta {__version__}"
+
+
+def test_console_script_help():
+    script = shutil.which("automl-meta")
+    command = [script] if script else [sys.executable, "-m", "automl_meta.cli"]
+    done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: automl-meta")
+    assert "evaluate" in done.stdout and "build" in done.stdout

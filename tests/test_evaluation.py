@@ -1,0 +1,293 @@
+"""Cross-validated evaluation, metrics, and the time/memory-limited worker."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+import automl_meta.evaluation as evaluation
+from automl_meta.data import make_dataset
+from automl_meta.evaluation import (
+    DEFAULT_METRIC,
+    METRICS,
+    STATUSES,
+    EvaluationResult,
+    evaluate,
+    get_metric,
+    make_folds,
+    task_metrics,
+)
+from automl_meta.evaluation._isolate import Outcome, run_limited
+from automl_meta.exceptions import DataValidationError, InvalidParamsError, UnknownMetricError
+from automl_meta.spaces import default_params
+
+KNN = {"n_neighbors": 5, "weights": "uniform", "p": 2}
+
+
+def test_metric_registry():
+    assert [m.name for m in task_metrics("classification")] == [
+        "balanced_accuracy", "roc_auc", "log_loss"]
+    assert [m.name for m in task_metrics("regression")] == ["rmse", "mae", "r2"]
+    assert DEFAULT_METRIC == {"classification": "roc_auc", "regression": "rmse"}
+    assert set(METRICS) == {"balanced_accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2"}
+    assert STATUSES == ("ok", "failed", "timeout", "memory")
+
+
+def test_get_metric():
+    assert get_metric(None, "classification").name == "roc_auc"
+    assert get_metric(None, "regression").name == "rmse"
+    assert get_metric("mae", "regression") is METRICS["mae"]
+    with pytest.raises(UnknownMetricError, match=r"unknown metric 'f1'; known metrics: \["):
+        get_metric("f1", "classification")
+    with pytest.raises(UnknownMetricError,
+                       match=r"metric 'rmse' is for regression; for classification use "
+                             r"\['balanced_accuracy', 'log_loss', 'roc_auc'\]"):
+        get_metric("rmse", "classification")
+
+
+def test_metric_loss_direction():
+    assert get_metric("roc_auc", "classification").loss(0.8) == pytest.approx(-0.8)
+    assert get_metric("rmse", "regression").loss(0.8) == pytest.approx(0.8)
+    assert get_metric("log_loss", "classification").loss(0.3) == pytest.approx(0.3)
+    np.testing.assert_allclose(get_metric("r2", "regression").loss([0.5, 0.9]), [-0.5, -0.9])
+
+
+def test_metric_values():
+    labels = np.array(["a", "b"])
+    y = np.array(["a", "a", "b", "b"])
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+    assert METRICS["roc_auc"](y, proba, labels) == 1.0
+    assert METRICS["balanced_accuracy"](y, np.array(["a", "b", "b", "b"]), labels) == 0.75
+    assert METRICS["log_loss"](y, proba, labels) == pytest.approx(
+        -np.mean(np.log([0.9, 0.6, 0.7, 0.8])))
+    assert METRICS["rmse"](np.array([0.0, 0.0]), np.array([3.0, 4.0])) == pytest.approx(
+        math.sqrt(12.5))
+    assert METRICS["mae"](np.array([0.0, 0.0]), np.array([3.0, -4.0])) == 3.5
+
+
+def test_multiclass_roc_auc_over_present_classes():
+    labels = np.array([0, 1, 2])
+    y = np.array([0, 0, 1, 1])  # class 2 absent from this fold
+    proba = np.array([[0.7, 0.2, 0.1], [0.6, 0.2, 0.2], [0.2, 0.5, 0.3], [0.1, 0.6, 0.3]])
+    assert METRICS["roc_auc"](y, proba, labels) == 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# Folds
+
+
+def test_make_folds_stratified(numeric_classification):
+    folds = make_folds(numeric_classification, 3, seed=0)
+    assert len(folds) == 3
+    y = numeric_classification.y.to_numpy()
+    test_rows = np.concatenate([test for _, test in folds])
+    assert sorted(test_rows.tolist()) == list(range(60))
+    overall = y.mean()
+    for train, test in folds:
+        assert len(set(train) & set(test)) == 0
+        assert len(train) + len(test) == 60
+        assert abs(y[test].mean() - overall) <= 1 / len(test) + 1e-9
+    again = make_folds(numeric_classification, 3, seed=0)
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, again, strict=True))
+    other = make_folds(numeric_classification, 3, seed=1)
+    assert not all(np.array_equal(a[1], b[1]) for a, b in zip(folds, other, strict=True))
+
+
+@pytest.mark.parametrize("cv", [1, 0, -3, 2.0, True, "3"])
+def test_make_folds_rejects_bad_cv(numeric_classification, cv):
+    with pytest.raises(DataValidationError, match=r"cv must be an integer >= 2"):
+        make_folds(numeric_classification, cv, seed=0)
+
+
+def test_make_folds_needs_enough_rows():
+    ds = make_dataset(pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]}), [0, 1, 0, 1])
+    with pytest.raises(DataValidationError, match=r"cv=5 folds need at least 5 rows, got 4"):
+        make_folds(ds, 5, seed=0)
+    with pytest.raises(DataValidationError, match=r"cv=5 folds need at least 5 rows"):
+        evaluate("knn", KNN, ds, cv=5)
+
+
+# ---------------------------------------------------------------------------------------
+# evaluate, in process
+
+
+def test_evaluate_classification(classification_data):
+    result = evaluate("knn", KNN, classification_data, cv=3)
+    assert isinstance(result, EvaluationResult)
+    assert result.status == "ok" and result.ok
+    assert result.error is None
+    assert (result.family, result.params, result.metric) == ("knn", KNN, "roc_auc")
+    assert result.n_rows == 60
+    assert set(result.fold_scores) == {"balanced_accuracy", "roc_auc", "log_loss"}
+    assert all(len(v) == 3 for v in result.fold_scores.values())
+    assert all(np.isfinite(v).all() for v in result.fold_scores.values())
+    assert all(0.0 <= v <= 1.0 for v in result.fold_scores["roc_auc"])
+    assert result.score() == pytest.approx(np.mean(result.fold_scores["roc_auc"]))
+    assert result.score("log_loss") == pytest.approx(np.mean(result.fold_scores["log_loss"]))
+    assert len(result.fit_seconds) == len(result.predict_seconds) == 3
+    assert all(s >= 0 for s in result.fit_seconds)
+    as_dict = result.to_dict()
+    assert as_dict["status"] == "ok" and as_dict["fold_scores"] == result.fold_scores
+    # Fixed seed: the same folds and scores again.
+    assert evaluate("knn", KNN, classification_data, cv=3).fold_scores == result.fold_scores
+
+
+def test_evaluate_regression(regression_data):
+    params = default_params("linear", "regression")
+    result = evaluate("linear", params, regression_data, metric="r2", cv=4)
+    assert result.status == "ok"
+    assert result.metric == "r2"
+    assert set(result.fold_scores) == {"rmse", "mae", "r2"}
+    assert all(len(v) == 4 for v in result.fold_scores.values())
+    assert result.score() == pytest.approx(np.mean(result.fold_scores["r2"]))
+    assert all(r >= m for r, m in zip(result.fold_scores["rmse"], result.fold_scores["mae"],
+                                      strict=True))
+
+
+def test_evaluate_informative_features_beat_chance(numeric_classification):
+    result = evaluate("linear", default_params("linear", "classification"),
+                      numeric_classification, cv=3)
+    assert result.score() > 0.8
+    assert result.score("balanced_accuracy") > 0.7
+
+
+def test_evaluate_max_rows_subsamples(regression_data):
+    result = evaluate("knn", KNN, regression_data, cv=2, max_rows=30)
+    assert result.status == "ok"
+    assert result.n_rows == 30
+
+
+def test_evaluate_checks_inputs(classification_data):
+    with pytest.raises(InvalidParamsError, match=r"n_neighbors=0 is outside"):
+        evaluate("knn", {**KNN, "n_neighbors": 0}, classification_data, cv=3)
+    with pytest.raises(UnknownMetricError, match=r"metric 'rmse' is for regression"):
+        evaluate("knn", KNN, classification_data, metric="rmse", cv=3)
+    with pytest.raises(DataValidationError, match=r"time_limit must be positive, got 0"):
+        evaluate("knn", KNN, classification_data, cv=3, time_limit=0)
+    with pytest.raises(DataValidationError, match=r"memory_limit_mb must be positive"):
+        evaluate("knn", KNN, classification_data, cv=3, memory_limit_mb=-1)
+
+
+class _Exploding(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("boom in fit")
+
+
+def test_failing_model_is_a_recorded_result(classification_data, monkeypatch):
+    monkeypatch.setattr(evaluation, "build_pipeline", lambda *a, **k: _Exploding())
+    result = evaluate("knn", KNN, classification_data, cv=3)
+    assert result.status == "failed"
+    assert not result.ok
+    assert result.error == "RuntimeError: boom in fit"
+    assert result.fold_scores == {}
+    assert math.isnan(result.score())
+
+
+def test_model_too_big_for_its_data_fails_cleanly():
+    # k=64 neighbours cannot be found in 20 training rows: sklearn raises, evaluate records.
+    ds = make_dataset(pd.DataFrame({"a": np.arange(30.0)}), np.arange(30) % 2)
+    result = evaluate("knn", {**KNN, "n_neighbors": 64}, ds, cv=3)
+    assert result.status == "failed"
+    assert "n_neighbors" in result.error or "n_samples" in result.error
+
+
+def test_rare_class_absent_from_some_folds():
+    rng = np.random.default_rng(4)
+    y = np.array(["a"] * 43 + ["b"] * 44 + ["c"] * 3)
+    X = pd.DataFrame({"x": rng.normal(size=90) + (y == "b") * 2.0})
+    ds = make_dataset(X, y)
+    folds = make_folds(ds, 5, seed=0)  # too few 'c' rows to stratify: plain KFold
+    assert sum("c" not in set(y[test]) for _, test in folds) >= 1
+    result = evaluate("knn", KNN, ds, cv=5)
+    assert result.status == "ok"
+    assert len(result.fold_scores["roc_auc"]) == 5
+    assert np.isfinite(result.fold_scores["roc_auc"]).all()
+    assert np.isfinite(result.fold_scores["log_loss"]).all()
+
+
+def test_binary_fold_with_one_class_gives_clear_status():
+    # 2 positives in 10 rows with 5 folds: some test folds hold a single class, where
+    # ROC AUC is undefined; the primary metric must not silently average NaNs.
+    y = np.array([0] * 8 + [1] * 2)
+    ds = make_dataset(pd.DataFrame({"x": np.arange(10.0)}), y)
+    result = evaluate("knn", {**KNN, "n_neighbors": 1}, ds, cv=5)
+    assert result.status == "failed"
+    assert "roc_auc is not finite on some fold" in result.error
+    # A metric defined on every fold can still be used as the primary one.
+    ok = evaluate("knn", {**KNN, "n_neighbors": 1}, ds, metric="balanced_accuracy", cv=5)
+    assert ok.status == "ok"
+    assert np.isnan(ok.fold_scores["roc_auc"]).any()
+
+
+# ---------------------------------------------------------------------------------------
+# The limited worker
+
+
+def test_run_limited_ok_and_failure():
+    assert run_limited(math.sqrt, 16.0) == Outcome("ok", 4.0)
+    failed = run_limited(math.sqrt, -1.0)
+    assert failed.status == "failed"
+    assert failed.error == "ValueError: math domain error"
+    assert run_limited(int, "12", base=3) == Outcome("ok", 5)
+
+
+def test_time_limit_stops_a_runaway_call():
+    start = time.monotonic()
+    outcome = run_limited(time.sleep, 30, time_limit=1)
+    elapsed = time.monotonic() - start
+    assert outcome.status == "timeout"
+    assert outcome.error == "stopped after 1 s"
+    assert elapsed < 10
+    # The killed worker is replaced on the next call.
+    assert run_limited(math.sqrt, 16.0, time_limit=60) == Outcome("ok", 4.0)
+
+
+def test_memory_limit_reports_memory():
+    outcome = run_limited(bytearray, 8_000_000_000, memory_limit_mb=1500)
+    assert outcome.status == "memory"
+    assert "MemoryError" in outcome.error
+    # The worker survives a MemoryError and serves the next call.
+    assert run_limited(len, "abc", memory_limit_mb=1500) == Outcome("ok", 3)
+
+
+def test_memory_limit_too_small_for_the_worker_reports_memory():
+    outcome = run_limited(bytearray, 2_000_000_000, memory_limit_mb=300)
+    assert outcome.status == "memory"
+
+
+def _in_fresh_thread(fn):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("value", fn()))
+    thread.start()
+    thread.join(120)
+    return box["value"]
+
+
+def test_worker_start_up_is_not_counted_against_the_time_limit():
+    # A thread of its own gets a fresh worker; math.sqrt takes microseconds.
+    outcome = _in_fresh_thread(lambda: run_limited(math.sqrt, 4.0, time_limit=0.1))
+    assert outcome == Outcome("ok", 2.0)
+
+
+def test_evaluate_with_time_limit(classification_data):
+    result = evaluate("knn", KNN, classification_data, cv=3, time_limit=120)
+    assert result.status == "ok"
+    assert set(result.fold_scores) == {"balanced_accuracy", "roc_auc", "log_loss"}
+    in_process = evaluate("knn", KNN, classification_data, cv=3)
+    assert result.fold_scores == in_process.fold_scores
+
+
+def test_evaluate_reports_timeout(classification_data):
+    # lightgbm with many trees cannot finish 3 folds in a few milliseconds.
+    params = {**default_params("lightgbm", "classification"), "n_estimators": 512}
+    result = evaluate("lightgbm", params, classification_data, cv=3, time_limit=0.01)
+    assert result.status == "timeout"
+    assert result.error == "stopped after 0.01 s"
+    assert result.fold_scores == {}
+    assert math.isnan(result.score())
