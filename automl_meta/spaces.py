@@ -18,6 +18,7 @@ Example
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -450,7 +451,8 @@ class CategoryFixer(TransformerMixin, BaseEstimator):
 
     Unseen categories at transform time become missing, which LightGBM and
     HistGradientBoosting treat natively. Columns with more than ``max_categories``
-    categories are turned into their float codes (an ordinal encoding).
+    categories are turned into their float codes (an ordinal encoding). Output columns
+    get names without the JSON special characters that LightGBM refuses.
     """
 
     def __init__(self, max_categories: int | None = None):
@@ -463,6 +465,7 @@ class CategoryFixer(TransformerMixin, BaseEstimator):
             if isinstance(X[c].dtype, pd.CategoricalDtype)
         }
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.feature_names_out_ = _safe_names(list(X.columns))
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -474,10 +477,23 @@ class CategoryFixer(TransformerMixin, BaseEstimator):
                 X[c] = np.where(col.codes < 0, np.nan, col.codes).astype(float)
             else:
                 X[c] = col
+        X.columns = self.feature_names_out_
         return X
 
     def get_feature_names_out(self, input_features=None):
-        return self.feature_names_in_
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+
+def _safe_names(names: list[str]) -> list[str]:
+    """Names without ``[]{}":,`` (LightGBM's JSON model format), kept unique."""
+    out, seen = [], set()
+    for name in names:
+        safe = re.sub(r'[\[\]{}":,]', "_", str(name))
+        while safe in seen:
+            safe += "_"
+        seen.add(safe)
+        out.append(safe)
+    return out
 
 
 class _GammaScaler(TransformerMixin, BaseEstimator):

@@ -330,3 +330,17 @@ def test_category_fixer_does_not_rely_on_deprecated_pandas_behaviour():
         warnings.simplefilter("error")
         out = fixer.transform(pd.DataFrame({"c": pd.Categorical(["a", "unseen"])}))
     assert out["c"].isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "hist_gradient_boosting"])
+def test_native_families_accept_column_names_lightgbm_refuses(family, single_thread):
+    # Real data (spambase) has columns such as "char_freq_;" and "word_freq_[": LightGBM
+    # refuses JSON special characters in feature names.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(80, 4)), columns=['a:b', 'a_b', 'x[1]', '{"q"}'])
+    y = pd.Series((X.iloc[:, 0] > 0).astype(int))
+    ds = make_dataset(X, y)
+    model = build_pipeline(family, default_params(family, ds.task), ds.schema, ds.task)
+    model.fit(ds.X, ds.y)
+    assert model.predict(ds.X).shape == (80,)
+    assert list(model[:-1].get_feature_names_out()) == ["a_b", "a_b_", "x_1_", "__q__"]

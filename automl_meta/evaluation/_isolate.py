@@ -117,7 +117,11 @@ class Worker:
             if body is None:
                 self.close()
                 return Outcome("timeout", error=f"stopped after {time_limit:g} s")
-            return pickle.loads(body)
+            try:
+                return pickle.loads(body)
+            except Exception as exc:  # noqa: BLE001 - a garbled reply must not end the caller
+                self.close()
+                return Outcome("failed", error=f"unreadable reply from the worker: {exc}")
 
     def close(self) -> None:
         """Stop the worker process (a later call starts a new one)."""
