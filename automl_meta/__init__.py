@@ -1,7 +1,45 @@
-"""automl_meta: meta-learned AutoML for tabular data."""
+"""automl_meta: meta-learned AutoML for tabular data.
+
+The public names of the specification are importable from here; heavy ones (torch)
+load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from automl_meta.data import Dataset, load_dataset  # noqa: E402
+_LAZY = {
+    "Dataset": "automl_meta.data",
+    "load_dataset": "automl_meta.data",
+    "MetaFeatureExtractor": "automl_meta.metafeatures",
+    "KnowledgeBase": "automl_meta.metadataset",
+}
 
-__all__ = ["Dataset", "load_dataset", "__version__"]
+if TYPE_CHECKING:
+    from automl_meta.data import Dataset, load_dataset
+    from automl_meta.metadataset import KnowledgeBase
+    from automl_meta.metafeatures import MetaFeatureExtractor
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'automl_meta' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "Dataset",
+    "KnowledgeBase",
+    "MetaFeatureExtractor",
+    "__version__",
+    "load_dataset",
+]

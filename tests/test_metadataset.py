@@ -1,0 +1,259 @@
+"""The meta-dataset store, the builder (resume, two writers, Dask) and the knowledge base."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from automl_meta.exceptions import KnowledgeBaseError, KnowledgeBaseVersionError
+from automl_meta.metadataset import KnowledgeBase, Store
+from automl_meta.metadataset.builder import Builder, Protocol, design
+from automl_meta.metadataset.sources import from_manifest
+from automl_meta.spaces import validate_params
+
+FAMILIES = ["linear", "knn"]
+PROTOCOL = Protocol(n_configs=4, cv=2, time_limit=60, memory_limit_mb=None)
+
+
+def _write_corpus(folder: Path, n_datasets: int = 3) -> Path:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n_datasets):
+        n = 60 + 10 * i
+        X = rng.normal(size=(n, 3))
+        frame = pd.DataFrame(X, columns=["a", "b", "c"])
+        frame["colour"] = rng.choice(["red", "green", "blue"], size=n)
+        task = "regression" if i % 2 else "classification"
+        frame["target"] = (X[:, 0] + rng.normal(size=n) if task == "regression"
+                           else (X[:, 0] > 0).astype(int))
+        path = folder / f"d{i}.csv"
+        frame.to_csv(path, index=False)
+        rows.append({"name": f"d{i}", "path": path.name, "target": "target", "task": task,
+                     "rows": n, "features": 4})
+    manifest = folder / "manifest.csv"
+    pd.DataFrame(rows).to_csv(manifest, index=False)
+    return manifest
+
+
+def _expected(manifest: Path, protocol: Protocol = PROTOCOL) -> int:
+    return len(pd.read_csv(manifest)) * len(FAMILIES) * protocol.n_configs
+
+
+def _build_command(manifest: Path, store: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "automl_meta.cli", "build", "--manifest", str(manifest),
+            "--store", str(store), "--families", *FAMILIES, "--configs", "4", "--cv", "2",
+            "--quiet", *extra]
+
+
+def _n_evaluations(store: Path) -> tuple[int, int]:
+    """(distinct evaluations, fold rows) in a store file."""
+    with sqlite3.connect(store) as conn:
+        distinct = conn.execute("SELECT COUNT(*) FROM (SELECT DISTINCT dataset, family, "
+                                "config_id FROM evaluations)").fetchone()[0]
+        rows = conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    return distinct, rows
+
+
+def test_design_is_shared_default_first_and_inside_the_space():
+    rows = design("lightgbm", "classification", Protocol(n_configs=24))
+    assert [r[0] for r in rows] == list(range(24))
+    assert rows[0][2] == "default" and {r[2] for r in rows[1:]} == {"sobol"}
+    assert len({json.dumps(r[1], sort_keys=True) for r in rows}) == 24
+    for _, params, _ in rows:
+        validate_params("lightgbm", "classification", params)
+    assert rows == design("lightgbm", "classification", Protocol(n_configs=24))
+
+
+def test_build_fills_the_store_and_exports_a_loadable_knowledge_base(tmp_path):
+    manifest = _write_corpus(tmp_path)
+    store = Store(tmp_path / "store.sqlite")
+    summary = Builder(store, PROTOCOL, families=FAMILIES, progress=False).run(
+        from_manifest(manifest))
+    assert summary.done == summary.planned == _expected(manifest)
+    assert summary.remaining == 0 and not summary.interrupted
+    assert _n_evaluations(store.path) == (summary.done, summary.done * PROTOCOL.cv)
+
+    kb = KnowledgeBase.from_store(store)
+    kb.save(tmp_path / "kb")
+    loaded = KnowledgeBase.load(tmp_path / "kb")
+    assert loaded.counts()["evaluations"] == summary.done
+    assert set(loaded.metafeatures["dataset"]) == {"d0", "d1", "d2"}
+    scores = loaded.scores()
+    assert len(scores) == summary.done
+    ok = scores[scores["status"] == "ok"]
+    assert ok["score"].notna().all()
+    auc = ok[ok["task"] == "classification"]
+    assert auc["score"].between(0.5, 1.0).all()  # 0.5: an over-regularised, constant model
+    assert (auc.groupby("dataset")["score"].max() > 0.85).all()  # the target follows column a
+
+    again = Builder(store, PROTOCOL, families=FAMILIES, progress=False).run(
+        from_manifest(manifest))
+    assert again.planned == 0 and again.done == 0
+
+
+def test_builder_refuses_another_protocol_on_the_same_store(tmp_path):
+    store = Store(tmp_path / "store.sqlite")
+    Builder(store, PROTOCOL, families=FAMILIES, progress=False)
+    with pytest.raises(KnowledgeBaseError, match="protocol"):
+        Builder(store, Protocol(n_configs=5, cv=2), families=FAMILIES, progress=False)
+
+
+def test_the_same_data_under_two_names_is_built_once(tmp_path):
+    manifest = _write_corpus(tmp_path, n_datasets=1)
+    table = pd.read_csv(manifest)
+    copy = pd.read_csv(tmp_path / "d0.csv")
+    copy["colour"] = copy["colour"].map({"red": "r", "green": "g", "blue": "b"})  # re-encoded
+    copy.to_csv(tmp_path / "copy.csv", index=False)
+    table.loc[1] = {**table.loc[0].to_dict(), "name": "copy", "path": "copy.csv"}
+    table.to_csv(manifest, index=False)
+    summary = Builder(Store(tmp_path / "s.sqlite"), PROTOCOL, families=FAMILIES,
+                      progress=False).run(from_manifest(manifest), dry_run=True)
+    assert summary.skipped == {"copy": "same data as d0"}
+    assert summary.datasets == 1
+
+
+def test_dry_run_writes_no_evaluation(tmp_path):
+    manifest = _write_corpus(tmp_path)
+    out = subprocess.run(_build_command(manifest, tmp_path / "s.sqlite", "--dry-run"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"would run {_expected(manifest)} evaluations on 3 datasets" in out.stdout
+    assert _n_evaluations(tmp_path / "s.sqlite") == (0, 0)
+
+
+def test_killed_build_resumes_with_nothing_lost_or_duplicated(tmp_path):
+    manifest = _write_corpus(tmp_path)
+    store = tmp_path / "store.sqlite"
+    command = _build_command(manifest, store, "--jobs", "2")
+    expected = _expected(manifest)
+    for _ in range(3):  # kill it repeatedly at different moments
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = _n_evaluations(store)[0] if store.exists() else 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists() and _n_evaluations(store)[0] >= before + 2:
+                break
+            time.sleep(0.05)  # polling the store, not standing in for synchronisation
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    distinct, rows = _n_evaluations(store)
+    assert 0 < distinct < expected
+    assert rows == distinct * PROTOCOL.cv  # every evaluation complete: all folds or none
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert re.search(rf"ran {expected - distinct} of {expected - distinct} evaluations",
+                     out.stdout), out.stdout
+    assert _n_evaluations(store) == (expected, expected * PROTOCOL.cv)
+
+
+def test_two_builders_on_one_store_share_the_work(tmp_path):
+    manifest = _write_corpus(tmp_path)
+    store = tmp_path / "store.sqlite"
+    Store(store)  # create it first so both processes open the same file
+    procs = [subprocess.Popen(_build_command(manifest, store), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outputs]
+    done = [int(re.search(r"ran (\d+) of", o[0]).group(1)) for o in outputs]
+    expected = _expected(manifest)
+    assert sum(done) == expected  # each evaluation ran in exactly one builder
+    assert _n_evaluations(store) == (expected, expected * PROTOCOL.cv)
+
+
+def test_build_on_a_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    manifest = _write_corpus(tmp_path, n_datasets=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        store = Store(tmp_path / "store.sqlite")
+        summary = Builder(store, PROTOCOL, families=FAMILIES, scheduler=cluster.scheduler_address,
+                          progress=False).run(from_manifest(manifest))
+    expected = _expected(manifest)
+    assert summary.done == expected
+    assert _n_evaluations(store.path) == (expected, expected * PROTOCOL.cv)
+
+
+def test_seed_from_an_export_resumes_without_redoing_work(tmp_path):
+    manifest = _write_corpus(tmp_path)
+    first = Store(tmp_path / "a.sqlite")
+    Builder(first, PROTOCOL, families=FAMILIES, progress=False).run(from_manifest(manifest))
+    KnowledgeBase.from_store(first).save(tmp_path / "kb")
+    fresh = Store(tmp_path / "b.sqlite")
+    added = fresh.import_knowledge_base(KnowledgeBase.load(tmp_path / "kb"))
+    assert added == _expected(manifest) * PROTOCOL.cv
+    summary = Builder(fresh, PROTOCOL, families=FAMILIES, progress=False).run(
+        from_manifest(manifest))
+    assert summary.planned == 0
+
+
+def _small_kb(tmp_path) -> Path:
+    manifest = _write_corpus(tmp_path, n_datasets=1)
+    store = Store(tmp_path / "store.sqlite")
+    Builder(store, PROTOCOL, families=["knn"], progress=False).run(from_manifest(manifest))
+    return KnowledgeBase.from_store(store).save(tmp_path / "kb")
+
+
+def test_corrupt_knowledge_base_is_refused(tmp_path):
+    folder = _small_kb(tmp_path)
+    table = folder / "evaluations.parquet"
+    data = bytearray(table.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    table.write_bytes(bytes(data))
+    with pytest.raises(KnowledgeBaseError, match="checksum"):
+        KnowledgeBase.load(folder)
+
+
+def test_knowledge_base_versions_and_added_columns(tmp_path):
+    folder = _small_kb(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    kb = KnowledgeBase.load(folder)
+    kb.datasets["a_new_column"] = 1.0  # a later version may add columns
+    kb.save(folder)
+    assert "a_new_column" in KnowledgeBase.load(folder).datasets.columns
+
+    for version, message in ((manifest["format_version"] + 1, "newer"), (0, "too old")):
+        manifest["format_version"] = version
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(KnowledgeBaseVersionError, match=message):
+            KnowledgeBase.load(folder)
+
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(KnowledgeBaseError, match="corrupt"):
+        KnowledgeBase.load(folder)
+    with pytest.raises(KnowledgeBaseError, match="no knowledge base"):
+        KnowledgeBase.load(tmp_path / "nowhere")
+
+
+def test_knowledge_base_missing_required_column(tmp_path):
+    kb = KnowledgeBase.load(_small_kb(tmp_path))
+    with pytest.raises(KnowledgeBaseError, match="lacks columns"):
+        KnowledgeBase(kb.datasets.drop(columns=["task"]), kb.metafeatures, kb.configurations,
+                      kb.evaluations)
+
+
+def test_store_refuses_a_file_that_is_not_sqlite(tmp_path):
+    bogus = tmp_path / "store.sqlite"
+    bogus.write_text("this is not a database")
+    with pytest.raises(KnowledgeBaseError, match="store"):
+        Store(bogus)
+
+
+def test_build_cli_exports(tmp_path):
+    manifest = _write_corpus(tmp_path, n_datasets=1)
+    out = subprocess.run(
+        _build_command(manifest, tmp_path / "s.sqlite", "--export", str(tmp_path / "kb")),
+        capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"})
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "kb" / "manifest.json").is_file()
+    assert KnowledgeBase.load(tmp_path / "kb").counts()["evaluations"] == 2 * 4
