@@ -2,8 +2,9 @@
 
 For each dataset (subsampled to at most 1,000 rows, stratified, fixed seed) and family:
 3-fold CV of the default configuration and of 3 random configurations (fixed seed), each
-under a time limit in a worker process, then one fit on all rows and a prediction. Any uncaught exception is a crash and makes the script exit 1;
-failures of a model are recorded statuses.
+under a time limit in a worker process, then one fit on all rows and a prediction. Any
+uncaught exception is a crash and makes the script exit 1; failures of a model are
+recorded statuses.
 
     python benchmarks/families.py --datasets ../shared/datasets/manifest.csv
 
