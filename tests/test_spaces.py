@@ -256,8 +256,10 @@ def test_from_unit_low_corner_is_the_space_minimum_and_validates(family, task):
     low_corner = from_unit(family, task, np.zeros(len(space)))
     for name, value in low_corner.items():
         dist = space[name]
-        expected = dist.choices[0] if isinstance(dist, CategoricalDistribution) else dist.low
-        assert value == pytest.approx(expected, rel=1e-9), name
+        if isinstance(dist, CategoricalDistribution):
+            assert value == dist.choices[0], name
+        else:
+            assert value == pytest.approx(dist.low, rel=1e-9), name
     assert validate_params(family, task, low_corner) == low_corner
 
 
