@@ -1,0 +1,66 @@
+"""``automl-meta train``: meta-train the surrogate on a knowledge base and save it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from automl_meta.exceptions import KnowledgeBaseError
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``train`` subcommand on the CLI's subparsers."""
+    from automl_meta.metalearner import DEFAULT_STEPS, METHODS
+
+    parser = subparsers.add_parser(
+        "train", help="meta-train the meta-learner on a knowledge base",
+        description="Meta-train the surrogate f(task embedding, family, hyperparameters) on "
+        "every dataset of a knowledge base and write its weights (safetensors) and config "
+        "(JSON) to --out.")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--knowledge-base", metavar="DIR",
+                        help="an exported knowledge-base folder (default: the shipped one)")
+    source.add_argument("--store", metavar="PATH", help="a builder's SQLite store (read only)")
+    parser.add_argument("--method", choices=METHODS, default="reptile",
+                        help="meta-training algorithm (default: reptile)")
+    parser.add_argument("--steps", type=int, metavar="N",
+                        help="optimisation steps (default per method: "
+                        + ", ".join(f"{m} {s}" for m, s in DEFAULT_STEPS.items()) + ")")
+    parser.add_argument("--members", type=int, default=5, help="ensemble size (5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder to write")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and save; returns the exit code (errors raise AutoMetaError)."""
+    from tqdm import tqdm
+
+    from automl_meta.metadataset.knowledge_base import KnowledgeBase
+    from automl_meta.metadataset.store import Store
+    from automl_meta.metalearner import DEFAULT_STEPS, MetaLearner
+
+    if args.store is not None:
+        # Store() would create a missing file: a typo must not become an empty store.
+        if not Path(args.store).is_file():
+            raise KnowledgeBaseError(f"no store at {args.store}")
+        kb = KnowledgeBase.from_store(Store(args.store))
+    else:
+        kb = KnowledgeBase.load(args.knowledge_base)
+    learner = MetaLearner(args.method, steps=args.steps, n_members=args.members,
+                          seed=args.seed, device=args.device)
+    total = DEFAULT_STEPS[args.method] if args.steps is None else args.steps
+    with tqdm(total=total, desc=f"meta-training ({args.method})", unit="step",
+              disable=args.quiet) as bar:
+
+        def progress(step: int, n_steps: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        learner.fit(kb, callback=progress)
+    folder = learner.save(args.out)
+    print(f"trained on {len(learner.training_datasets_)} datasets "
+          f"({learner.n_trials_} evaluations) on {learner.device_}; wrote {folder}")
+    return 0
