@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="first copy an exported knowledge base into the store (to resume)")
     b.add_argument("--export", metavar="DIR", help="write the knowledge base (Parquet) here")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    from automl_meta.cli import _fit, _train
+
+    _train.add_parser(commands)
+    _fit.add_parsers(commands)
     return parser
 
 
@@ -252,7 +257,26 @@ def _print_summary(summary, store, dry_run: bool) -> None:
           f"evaluations ({counts['failed']} failed)")
 
 
-_COMMANDS = {"info": _info, "evaluate": _evaluate, "build": _build}
+def _train_command(args) -> int:
+    from automl_meta.cli import _train
+
+    return _train.run(args)
+
+
+def _fit_command(args) -> int:
+    from automl_meta.cli import _fit
+
+    return _fit.run_fit(args)
+
+
+def _predict_command(args) -> int:
+    from automl_meta.cli import _fit
+
+    return _fit.run_predict(args)
+
+
+_COMMANDS = {"info": _info, "evaluate": _evaluate, "build": _build, "train": _train_command,
+             "fit": _fit_command, "predict": _predict_command}
 
 
 if __name__ == "__main__":

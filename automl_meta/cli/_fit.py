@@ -1,0 +1,212 @@
+"""``automl-meta fit`` and ``automl-meta predict``: AutoML on a data file, and its model."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from automl_meta.data import DEFAULT_TARGET_NAMES, TASKS
+from automl_meta.exceptions import DataSourceError, DataValidationError
+
+#: Rows of the leaderboard printed after ``fit``.
+TOP_ROWS = 10
+
+
+def add_parsers(subparsers) -> None:
+    """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
+    fit = subparsers.add_parser(
+        "fit", help="search model families on a data file and save the best model",
+        description="Run an Optuna search over model families and their hyperparameters "
+        "under a time budget, refit the best pipeline on all rows and save it with joblib.")
+    fit.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
+    fit.add_argument("--target", help="target column (default: target/class/last ARFF attribute)")
+    fit.add_argument("--task", choices=TASKS, help="default: inferred from the target")
+    fit.add_argument("--time", type=float, default=60.0, metavar="SECONDS",
+                     help="wall-clock budget of the search (60)")
+    fit.add_argument("--trials", type=int, metavar="N", help="stop after N trials")
+    fit.add_argument("--metric", help="metric to optimise (default: roc_auc or rmse)")
+    fit.add_argument("--cv", type=int, default=5, help="folds per trial (5)")
+    fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
+    fit.add_argument("--families", nargs="+", metavar="FAMILY",
+                     help="model families to search (default: all)")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--storage", metavar="URL",
+                     help="Optuna storage shared by several processes, e.g. sqlite:///s.db")
+    fit.add_argument("--study-name", help="study in --storage to create or resume")
+    fit.add_argument("--out", required=True, metavar="PATH", help="model file to write")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar or leaderboard")
+
+    predict = subparsers.add_parser(
+        "predict", help="predict a data file with a model saved by fit",
+        description="Predict every row of a data file; the target column, when present, "
+        "is dropped first.")
+    predict.add_argument("model", help="model file written by automl-meta fit")
+    predict.add_argument("data", help="CSV/TSV (.gz), ARFF or Parquet file")
+    predict.add_argument("--target", help="column to drop (default: a column named "
+                         f"{', '.join(DEFAULT_TARGET_NAMES)} that is not a feature)")
+    predict.add_argument("--out", required=True, metavar="PATH", help="predictions CSV")
+    predict.add_argument("--proba", action="store_true",
+                         help="add one probability column per class (classification)")
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Search, save the model and print the leaderboard; returns the exit code."""
+    from automl_meta.cli import EXIT_FAILED, EXIT_OK
+    from automl_meta.data import load_dataset
+    from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
+
+    out = Path(args.out)
+    if not out.parent.is_dir():  # found now, not after the whole search
+        raise DataValidationError(f"--out: no folder {out.parent}")
+    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
+    model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
+                n_jobs=args.jobs, families=args.families, random_state=args.seed,
+                storage=args.storage, study_name=args.study_name)
+    print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
+          f"{dataset.task}")
+    progress = _Progress(args.time, args.trials, disable=args.quiet)
+    try:
+        model.fit(dataset.X, dataset.y, callbacks=[progress])
+    except SearchFailedError as exc:
+        print(f"automl-meta fit: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        progress.close()
+    _dump_atomically(model, out)
+    if not args.quiet:
+        print(leaderboard_table(model.leaderboard_))
+    print(f"best: {model.best_params_['family']} {model.study_.user_attrs['metric']} "
+          f"{model.best_score_:.4f}; wrote {out}")
+    return EXIT_OK
+
+
+class _Progress:
+    """Optuna callback: a tqdm bar over the trials when they are counted, else over the
+    time budget. The bar opens at the first trial, so that bad input prints no bar."""
+
+    def __init__(self, seconds: float, trials: int | None, *, disable: bool):
+        self.by_trials = trials is not None
+        self.total = trials if self.by_trials else seconds
+        self.disable = disable
+        self.start = time.monotonic()
+        self.bar = None
+        self.lock = threading.Lock()  # parallel trials call back from several threads
+
+    def __call__(self, study, trial) -> None:
+        with self.lock:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=self.total, desc="search", disable=self.disable,
+                                unit="trial" if self.by_trials else "s",
+                                bar_format=None if self.by_trials else _TIME_BAR)
+            self.bar.update(1 if self.by_trials else self._elapsed() - self.bar.n)
+            self.bar.set_postfix(trials=len(study.trials), refresh=False)
+
+    def _elapsed(self) -> float:
+        return min(time.monotonic() - self.start, self.total)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            if not self.by_trials:  # a search that ran out of trials stops short of the budget
+                self.bar.update(self._elapsed() - self.bar.n)
+            self.bar.close()
+
+
+_TIME_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}{postfix}]"
+
+
+def leaderboard_table(leaderboard: pd.DataFrame, rows: int = TOP_ROWS) -> str:
+    """The top rows of a leaderboard as text: rank, family, score, std, seconds, params."""
+    top = leaderboard.head(rows)
+    table = pd.DataFrame({
+        "rank": top["rank"].astype(object).where(top["rank"].notna(), "-"),
+        "family": top["family"],
+        "score": top["score"].map(lambda v: f"{v:.4f}"),
+        "std": top["std"].map(lambda v: f"{v:.4f}"),
+        "fit s": top["fit_seconds"].map(lambda v: f"{v:.2f}"),
+        "status": top["status"],
+        "params": top["params"].map(_short_params),
+    })
+    return table.to_string(index=False)
+
+
+def _short_params(params: dict, width: int = 70) -> str:
+    text = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in params.items())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _dump_atomically(model, path: Path) -> None:
+    """Write the model next to ``path`` then rename: a crash never leaves half a file."""
+    import joblib
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        joblib.dump(model, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Write the predictions of a saved model for a data file; returns the exit code."""
+    from automl_meta.cli import EXIT_OK
+    from automl_meta.data import read_table
+
+    model = _load_model(Path(args.model))
+    path = Path(args.data)
+    if not path.is_file():
+        raise DataSourceError(f"no such file: {path}")
+    if args.proba and not hasattr(model, "predict_proba"):
+        raise DataValidationError("--proba needs a classification model")
+    frame, _ = read_table(path)
+    X = frame.drop(columns=_target_columns(frame, model, args.target))
+    try:
+        predictions = pd.DataFrame({"prediction": model.predict(X)})
+        if args.proba:
+            proba = model.predict_proba(X)
+            for j, label in enumerate(model.classes_):
+                predictions[f"proba_{label}"] = proba[:, j]
+    except ValueError as exc:  # sklearn's column checks: one line for the CLI
+        raise DataValidationError(f"{path}: {' '.join(str(exc).split())}") from exc
+    predictions.to_csv(args.out, index=False)
+    print(f"wrote {len(predictions)} predictions to {args.out}")
+    return EXIT_OK
+
+
+def _load_model(path: Path):
+    import joblib
+
+    from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor
+
+    if not path.is_file():
+        raise DataSourceError(f"no such model file: {path}")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many types
+        raise DataSourceError(f"{path}: not a readable model file: {exc}") from exc
+    if not isinstance(model, (AutoMetaClassifier, AutoMetaRegressor)):
+        raise DataValidationError(f"{path}: not a model written by automl-meta fit")
+    return model
+
+
+def _target_columns(frame: pd.DataFrame, model, target: str | None) -> list:
+    if target is not None:
+        return [c for c in frame.columns if c == target]
+    features = set(np.asarray(getattr(model, "feature_names_in_", []), dtype=str))
+    return [c for c in frame.columns if c in DEFAULT_TARGET_NAMES and c not in features]
+
+
+__all__ = ["add_parsers", "leaderboard_table", "run_fit", "run_predict"]

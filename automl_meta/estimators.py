@@ -1,0 +1,462 @@
+"""scikit-learn estimators that search model families and their hyperparameters with Optuna.
+
+:class:`AutoMetaClassifier` and :class:`AutoMetaRegressor` cross-validate configurations
+of the model families of :mod:`automl_meta.spaces` in an Optuna study, starting from each
+family's default configuration, under a wall-clock ``time_budget`` and/or a number of
+trials; then they refit the best pipeline on all the data.
+
+Fitted estimators pickle (``joblib.dump``/``joblib.load``). Loading a model file runs
+pickled code: load only model files from a source you trust.
+
+Example
+-------
+>>> from sklearn.datasets import load_iris
+>>> from automl_meta.estimators import AutoMetaClassifier
+>>> X, y = load_iris(return_X_y=True, as_frame=True)
+>>> model = AutoMetaClassifier(time_budget=30, families=["linear", "knn"], cv=3)
+>>> model.fit(X, y).best_params_["family"]  # doctest: +SKIP
+'linear'
+>>> model.leaderboard_[["rank", "family", "score", "status"]].head(2)  # doctest: +SKIP
+   rank  family     score status
+0     1  linear  0.997333     ok
+1     2     knn  0.995333     ok
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from automl_meta.data import Dataset, Schema, make_dataset
+from automl_meta.evaluation import Metric, aligned_proba, evaluate, get_metric, make_folds
+from automl_meta.exceptions import AutoMetaError, DataValidationError
+from automl_meta.spaces import FAMILIES, build_pipeline, default_params, get_family, suggest
+
+LEADERBOARD_COLUMNS = (
+    "rank", "trial", "family", "params", "score", "std", "fit_seconds", "status", "error",
+)
+
+
+class SearchFailedError(AutoMetaError, RuntimeError):
+    """Every trial of a search failed, so there is no model to refit."""
+
+
+class _AutoMetaSearch(BaseEstimator):
+    """Shared search, refit and input checks; subclasses set ``_task``."""
+
+    _task: str
+
+    def __init__(
+        self,
+        time_budget: float | None = 60,
+        n_trials: int | None = None,
+        metric: str | None = None,
+        cv: int = 5,
+        n_jobs: int = 1,
+        families: Sequence[str] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        verbose: int = 0,
+    ):
+        self.time_budget = time_budget
+        self.n_trials = n_trials
+        self.metric = metric
+        self.cv = cv
+        self.n_jobs = n_jobs
+        self.families = families
+        self.random_state = random_state
+        self.storage = storage
+        self.study_name = study_name
+        self.sampler = sampler
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        # A wall-clock budget or parallel trials make the set of trials depend on timing.
+        tags.non_deterministic = self.n_trials is None or self.n_jobs != 1
+        return tags
+
+    def fit(self, X, y, *, callbacks: Sequence[Callable] | None = None):
+        """Search configurations by cross-validation, then refit the best on all data.
+
+        Parameters
+        ----------
+        X : DataFrame or array of shape (n_samples, n_features)
+            Numeric, categorical and string columns; missing values allowed.
+        y : array-like of shape (n_samples,)
+        callbacks : list of callables ``f(study, frozen_trial)``, optional
+            Called after each trial (Optuna's ``study.optimize`` callbacks), e.g. to
+            show progress.
+
+        Returns
+        -------
+        self
+        """
+        start = time.monotonic()
+        families, metric = self._check_params()
+        dataset = self._check_data(X, y)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        make_folds(dataset, self.cv, seed)  # an impossible cv fails here, not in every trial
+        deadline = None if self.time_budget is None else start + self.time_budget
+        objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, deadline)
+        with _optuna_verbosity(self.verbose):
+            study = self._open_study(seed, dataset, metric)
+            for family in families:
+                _enqueue_default(study, family, dataset.task)
+            study.optimize(
+                objective,
+                n_trials=self.n_trials,
+                timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
+                n_jobs=self.n_jobs,
+                callbacks=list(callbacks or ()),
+            )
+        leaderboard = _leaderboard(study.trials, metric)
+        if leaderboard.empty or leaderboard["status"].iloc[0] != "ok":
+            raise SearchFailedError(_failure_message(leaderboard))
+        best = leaderboard.iloc[0]
+        self.best_params_ = {"family": best["family"], **best["params"]}
+        self.best_score_ = float(best["score"])
+        self.leaderboard_ = leaderboard
+        self.study_ = study
+        self._columns = list(dataset.X.columns)
+        self._schema = dataset.schema
+        self.best_estimator_ = self._refit(best["family"], best["params"], dataset, seed)
+        return self
+
+    def _check_params(self) -> tuple[list[str], Metric]:
+        budget, trials = self.time_budget, self.n_trials
+        if budget is not None and not (_is_real(budget) and budget > 0):
+            raise DataValidationError(f"time_budget must be a positive number of seconds or "
+                                      f"None, got {budget!r}")
+        if trials is not None and not (_is_int(trials) and trials >= 1):
+            raise DataValidationError(f"n_trials must be an integer >= 1 or None, got {trials!r}")
+        if budget is None and trials is None:
+            raise DataValidationError("set time_budget or n_trials, or the search never ends")
+        if not (_is_int(self.cv) and self.cv >= 2):
+            raise DataValidationError(f"cv must be an integer >= 2, got {self.cv!r}")
+        if not (_is_int(self.n_jobs) and (self.n_jobs >= 1 or self.n_jobs == -1)):
+            raise DataValidationError(f"n_jobs must be an integer >= 1 or -1, got "
+                                      f"{self.n_jobs!r}")
+        if self.sampler is not None and not isinstance(self.sampler, optuna.samplers.BaseSampler):
+            raise TypeError(f"sampler must be an optuna sampler, got {type(self.sampler)}")
+        return _check_families(self.families), get_metric(self.metric, self._task)
+
+    def _check_data(self, X, y) -> Dataset:
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, y, skip_check_array=True)  # sets feature_names_in_
+            if not isinstance(y, (pd.Series, pd.DataFrame)):
+                y = column_or_1d(y, warn=True)
+        else:
+            X, y = validate_data(self, X, y, dtype=None, ensure_all_finite="allow-nan")
+        self._check_target(y)
+        if len(X) < self.cv:
+            raise DataValidationError(f"{len(X)} sample(s) cannot be split into cv={self.cv} "
+                                      "folds; pass more rows or a smaller cv")
+        return make_dataset(X, y, task=self._task)
+
+    def _check_target(self, y) -> None:
+        """Hook for task-specific checks of ``y`` before :func:`make_dataset`."""
+
+    def _open_study(self, seed: int, dataset: Dataset, metric: Metric) -> optuna.Study:
+        sampler = self.sampler or optuna.samplers.TPESampler(seed=seed)
+        study = optuna.create_study(storage=self.storage, study_name=self.study_name,
+                                    sampler=sampler, direction="minimize", load_if_exists=True)
+        # A shared or resumed study must be about the same problem, or its best trial
+        # would be meaningless here.
+        expected = {"task": dataset.task, "metric": metric.name,
+                    "columns": [str(c) for c in dataset.X.columns]}
+        for key, value in expected.items():
+            found = study.user_attrs.get(key)
+            if found is None:
+                study.set_user_attr(key, value)
+            elif found != value:
+                raise DataValidationError(
+                    f"study {study.study_name!r} was made for {key}={found!r}, not {value!r}; "
+                    "use another study_name")
+        return study
+
+    def _refit(self, family: str, params: dict, dataset: Dataset, seed: int) -> Pipeline:
+        pipeline = build_pipeline(family, params, dataset.schema, dataset.task, seed=seed,
+                                  n_jobs=self.n_jobs)
+        return pipeline.fit(dataset.X, dataset.y)
+
+    def _predict_frame(self, X) -> pd.DataFrame:
+        """``X`` checked against the columns seen in ``fit`` and typed like them."""
+        check_is_fitted(self)
+        if isinstance(X, pd.DataFrame):
+            # sklearn's check names the missing and the unexpected columns.
+            validate_data(self, X, reset=False, skip_check_array=True)
+            frame = X.set_axis(self._columns, axis=1)
+        else:
+            values = validate_data(self, X, reset=False, dtype=None, ensure_all_finite="allow-nan")
+            frame = pd.DataFrame(values, columns=self._columns)
+        return _conform(frame.reset_index(drop=True), self._schema)
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions of the refit best pipeline for ``X`` (same columns as in fit).
+
+        Categories not seen in fit are handled by the pipeline (as missing or ignored).
+        """
+        frame = self._predict_frame(X)
+        return self.best_estimator_.predict(frame)
+
+
+class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
+    """AutoML classifier: an Optuna search over model families, refit on all data.
+
+    Parameters
+    ----------
+    time_budget : float or None, default=60
+        Wall-clock seconds for the search. A trial still running when it is spent is
+        stopped (the evaluation runs in a worker process that is killed), so ``fit``
+        returns within a few seconds of it plus the refit of the best pipeline. None: no
+        limit (then ``n_trials`` is required and trials run in this process).
+    n_trials : int or None, default=None
+        Number of trials to run (each family's default configuration comes first).
+    metric : str or None, default=None
+        Metric to optimise (see :data:`automl_meta.evaluation.METRICS`); ``roc_auc`` by
+        default.
+    cv : int, default=5
+        Cross-validation folds per trial (stratified, shuffled with the seed).
+    n_jobs : int, default=1
+        Trials run in parallel (threads; each evaluation runs in its own worker process).
+        -1: one per CPU.
+    families : list of str or None, default=None
+        Model families to search (:data:`automl_meta.spaces.FAMILIES`); all by default.
+    random_state : int, RandomState or None, default=None
+        Seeds the folds, the models and the default sampler.
+    storage : str, optuna storage or None, default=None
+        Optuna storage (e.g. ``"sqlite:///study.db"``) so that the study persists and
+        several processes can share it; in memory by default.
+    study_name : str or None, default=None
+        Name of the study in ``storage``; an existing study of that name is resumed.
+    sampler : optuna.samplers.BaseSampler or None, default=None
+        Sampler to use instead of TPE seeded with ``random_state``.
+    verbose : int, default=0
+        0: silent; 1 or more: Optuna's log line per trial.
+
+    Attributes
+    ----------
+    best_params_ : dict
+        ``{"family": name, **hyperparameters}`` of the best trial.
+    best_score_ : float
+        Its mean cross-validated score, in the metric's own units.
+    best_estimator_ : sklearn.pipeline.Pipeline
+        The best configuration refit on all the data.
+    leaderboard_ : DataFrame
+        One row per finished trial, best first: ``rank`` (none for failed trials),
+        ``trial``, ``family``, ``params``, ``score`` (mean over folds), ``std``,
+        ``fit_seconds`` (summed over folds), ``status`` (``ok``, ``failed``, ``timeout``,
+        ``memory``) and ``error``.
+    study_ : optuna.Study
+        The study; trials carry ``status``, ``error`` and ``fold_scores`` user attributes.
+    classes_ : ndarray
+        The class labels, in the order of ``predict_proba``'s columns.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    Example
+    -------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    >>> model = AutoMetaClassifier(n_trials=4, time_budget=60, families=["linear", "knn"],
+    ...                            cv=3, random_state=0).fit(X, y)  # doctest: +SKIP
+    >>> model.predict_proba(X.head(2)).shape  # doctest: +SKIP
+    (2, 2)
+    """
+
+    _task = "classification"
+
+    def _check_target(self, y) -> None:
+        # sklearn's wording ("Unknown label type: continuous") for targets that are not classes.
+        check_classification_targets(y)
+
+    def fit(self, X, y, *, callbacks: Sequence[Callable] | None = None) -> AutoMetaClassifier:
+        super().fit(X, y, callbacks=callbacks)
+        self.classes_ = np.unique(np.asarray(self.best_estimator_.classes_))
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, one column per label of ``classes_``."""
+        frame = self._predict_frame(X)
+        return aligned_proba(self.best_estimator_, frame, self.classes_)
+
+
+class AutoMetaRegressor(RegressorMixin, _AutoMetaSearch):
+    """AutoML regressor: an Optuna search over model families, refit on all data.
+
+    Parameters and attributes are those of :class:`AutoMetaClassifier` (without
+    ``classes_`` and ``predict_proba``); the default metric is ``rmse``.
+
+    Example
+    -------
+    >>> from sklearn.datasets import load_diabetes
+    >>> X, y = load_diabetes(return_X_y=True, as_frame=True)
+    >>> model = AutoMetaRegressor(time_budget=20, families=["linear", "knn"], cv=3)
+    >>> model.fit(X, y).score(X, y)  # doctest: +SKIP
+    0.51
+    """
+
+    _task = "regression"
+
+
+# ---------------------------------------------------------------------------------------
+# The search
+
+
+@dataclass(frozen=True)
+class _Objective:
+    """Optuna objective: the cross-validated loss of the family and parameters sampled."""
+
+    dataset: Dataset
+    families: tuple[str, ...]
+    metric: str
+    cv: int
+    seed: int
+    deadline: float | None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        family = trial.suggest_categorical("family", self.families)
+        params = suggest(trial, family, self.dataset.task, prefix=f"{family}__")
+        time_limit = None
+        if self.deadline is not None:
+            time_limit = self.deadline - time.monotonic()
+            if time_limit <= 0:  # a parallel trial that started as the budget ran out
+                raise optuna.TrialPruned("time budget spent")
+        result = evaluate(family, params, self.dataset, self.metric, self.cv, seed=self.seed,
+                          time_limit=time_limit)
+        trial.set_user_attr("status", result.status)
+        if not result.ok:
+            trial.set_user_attr("error", result.error)
+            return math.nan  # Optuna records the trial as failed and goes on
+        fold_scores = result.fold_scores[self.metric]
+        trial.set_user_attr("fold_scores", fold_scores)
+        trial.set_user_attr("fit_seconds", float(np.sum(result.fit_seconds)))
+        return float(get_metric(self.metric, self.dataset.task).loss(np.mean(fold_scores)))
+
+
+def _enqueue_default(study: optuna.Study, family: str, task: str) -> None:
+    params = {f"{family}__{k}": v for k, v in default_params(family, task).items()}
+    # skip_if_exists: a resumed or shared study runs each default once.
+    study.enqueue_trial({"family": family, **params}, user_attrs={"source": "default"},
+                        skip_if_exists=True)
+
+
+def _trial_config(params: dict) -> tuple[str | None, dict]:
+    """The family and its unprefixed hyperparameters from a trial's ``params``."""
+    family = params.get("family")
+    prefix = f"{family}__"
+    return family, {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _leaderboard(trials: Sequence[optuna.trial.FrozenTrial], metric: Metric) -> pd.DataFrame:
+    """Finished trials, best first: successes by loss then trial number, then failures."""
+    rows = []
+    for trial in trials:
+        if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
+            continue  # pruned at the deadline, or still running in another process
+        family, params = _trial_config(trial.params)
+        fold_scores = trial.user_attrs.get("fold_scores") or [math.nan]
+        ok = trial.state == optuna.trial.TrialState.COMPLETE
+        rows.append({
+            "trial": trial.number, "family": family, "params": params,
+            "score": float(np.mean(fold_scores)), "std": float(np.std(fold_scores)),
+            "fit_seconds": trial.user_attrs.get("fit_seconds", math.nan),
+            "status": trial.user_attrs.get("status", "ok" if ok else "failed"),
+            "error": trial.user_attrs.get("error", trial.system_attrs.get("fail_reason")),
+        })
+    frame = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS[1:])
+    failed = frame["status"] != "ok"
+    loss = np.where(failed, np.inf, metric.loss(frame["score"].to_numpy(dtype=float)))
+    order = np.lexsort((frame["trial"].to_numpy(), loss, failed.to_numpy()))
+    frame = frame.iloc[order].reset_index(drop=True)
+    n_ok = int((~failed).sum())
+    rank = pd.array(list(range(1, n_ok + 1)) + [None] * (len(frame) - n_ok), dtype="Int64")
+    frame.insert(0, "rank", rank)
+    return frame
+
+
+def _failure_message(leaderboard: pd.DataFrame, n_reasons: int = 3) -> str:
+    if leaderboard.empty:
+        return "no trial finished within the time budget; give a larger time_budget"
+    reasons = [f"trial {row.trial} ({row.family}): {row.status}: {row.error}"
+               for row in leaderboard.head(n_reasons).itertuples()]
+    return (f"every trial failed ({len(leaderboard)}); first failures: " + "; ".join(reasons))
+
+
+@contextlib.contextmanager
+def _optuna_verbosity(verbose: int) -> Iterator[None]:
+    """Optuna's per-trial log lines only when ``verbose``; restored afterwards."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+# ---------------------------------------------------------------------------------------
+# Input checks
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(
+        value)
+
+
+def _check_families(families: Sequence[str] | None) -> list[str]:
+    if families is None:
+        return list(FAMILIES)
+    if isinstance(families, str):
+        families = [families]
+    names = list(dict.fromkeys(families))
+    if not names:
+        raise DataValidationError(f"families is empty; choose among {sorted(FAMILIES)}")
+    for name in names:
+        get_family(name)
+    return names
+
+
+def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """Columns typed as in fit: numbers as float64, categories as strings (unseen kept)."""
+    out = {}
+    for name, column in X.items():
+        if name in schema.categorical:
+            text = column.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+            out[name] = text.astype("category")
+            continue
+        try:
+            values = pd.to_numeric(column, errors="raise").astype("float64")
+        except (ValueError, TypeError) as exc:
+            raise DataValidationError(
+                f"column {name!r} was numeric in fit but holds other values: {exc}") from exc
+        if np.isinf(values.to_numpy()).any():
+            raise DataValidationError(f"column {name!r} of X contains infinite values")
+        out[name] = values
+    return pd.DataFrame(out, index=X.index)
+
+
+__all__ = ["AutoMetaClassifier", "AutoMetaRegressor", "SearchFailedError"]

@@ -1,0 +1,351 @@
+"""AutoMetaClassifier / AutoMetaRegressor, and the ``fit`` and ``predict`` commands."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import joblib
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from conftest import mixed_frame, mixed_target
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import automl_meta.estimators as estimators
+from automl_meta.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
+from automl_meta.evaluation import EvaluationResult
+from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
+from automl_meta.spaces import default_params
+
+#: Small and fast: trials run in process (no time budget) on two cheap families.
+FAST = {"time_budget": None, "cv": 3, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def cls_data() -> tuple[pd.DataFrame, pd.Series]:
+    X = mixed_frame(90)
+    return X, mixed_target(X, "classification")
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier(cls_data) -> AutoMetaClassifier:
+    X, y = cls_data
+    return AutoMetaClassifier(n_trials=4, families=["linear", "knn"], **FAST).fit(X, y)
+
+
+@parametrize_with_checks([
+    AutoMetaClassifier(n_trials=2, cv=2, families=["linear"], time_budget=30),
+    AutoMetaRegressor(n_trials=2, cv=2, families=["knn"], time_budget=30),
+])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# ---------------------------------------------------------------------------------------
+# Fitting and predicting
+
+
+def test_classifier_on_categoricals_and_missing_values(fitted_classifier, cls_data):
+    X, y = cls_data
+    model = fitted_classifier
+    assert X.isna().to_numpy().any() and (X.dtypes == "category").sum() == 2
+    assert list(model.classes_) == ["c0", "c1"]
+    assert model.n_features_in_ == 4
+    assert list(model.feature_names_in_) == ["num1", "num2", "low", "high"]
+    predictions = model.predict(X)
+    assert set(predictions) <= {"c0", "c1"}
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # Columns follow classes_: the most probable class is (almost always) the prediction.
+    assert np.mean(model.classes_[proba.argmax(axis=1)] == predictions) > 0.95
+    assert model.score(X, y) > 0.8
+    assert model.best_estimator_.steps[-1][0] == "model"
+
+
+def test_regressor_on_categoricals_and_missing_values():
+    X = mixed_frame(90)
+    y = mixed_target(X, "regression")
+    model = AutoMetaRegressor(n_trials=3, families=["linear", "lightgbm"], **FAST).fit(X, y)
+    assert model.predict(X).shape == (len(X),)
+    assert model.score(X, y) > 0.5
+    assert model.study_.user_attrs["metric"] == "rmse"
+    # rmse: lower is better, so the leaderboard's scores go up.
+    scores = model.leaderboard_["score"].to_numpy()
+    assert np.all(np.diff(scores) >= 0)
+    assert model.best_score_ == scores[0]
+
+
+def test_leaderboard_sorted_and_best_row_is_best_params(fitted_classifier):
+    board = fitted_classifier.leaderboard_
+    assert list(board.columns) == list(estimators.LEADERBOARD_COLUMNS)
+    assert list(board["rank"]) == [1, 2, 3, 4]
+    assert (board["status"] == "ok").all()
+    assert np.all(np.diff(board["score"].to_numpy()) <= 0)  # roc_auc: higher is better
+    best = board.iloc[0]
+    assert fitted_classifier.best_params_ == {"family": best["family"], **best["params"]}
+    assert fitted_classifier.best_score_ == best["score"]
+    assert (board["std"] >= 0).all() and (board["fit_seconds"] > 0).all()
+    trial = fitted_classifier.study_.trials[best["trial"]]
+    assert np.mean(trial.user_attrs["fold_scores"]) == pytest.approx(best["score"])
+
+
+def test_n_trials_respected_and_defaults_first(fitted_classifier):
+    trials = fitted_classifier.study_.trials
+    assert len(trials) == 4
+    firsts = [(t.params["family"], t.user_attrs.get("source")) for t in trials[:2]]
+    assert firsts == [("linear", "default"), ("knn", "default")]
+    knn = {k.removeprefix("knn__"): v for k, v in trials[1].params.items() if k != "family"}
+    assert knn == default_params("knn", "classification")
+
+
+def test_time_budget_honoured_by_stopping_a_runaway_trial():
+    # SVM with probabilities on 8,000 rows takes far longer than the budget (about 30 s
+    # per trial): only stopping the running trial keeps the fit near the budget.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(8000, 10)), columns=[f"f{i}" for i in range(10)])
+    y = (X["f0"] + 2 * rng.normal(size=8000) > 0).astype(int)
+    budget = 4.0
+    model = AutoMetaClassifier(time_budget=budget, families=["knn", "svm"], cv=5,
+                               random_state=0)
+    start = time.monotonic()
+    model.fit(X, y)
+    elapsed = time.monotonic() - start
+    # Slack: a worker process (re)start is not counted in a trial's limit; loaded machine.
+    assert elapsed < budget + 14
+    statuses = dict(zip(model.leaderboard_["family"], model.leaderboard_["status"],
+                        strict=False))
+    assert statuses == {"knn": "ok", "svm": "timeout"}
+    assert model.best_params_["family"] == "knn"
+
+
+def test_parallel_trials(cls_data):
+    X, y = cls_data
+    model = AutoMetaClassifier(n_trials=4, n_jobs=2, time_budget=120, families=["linear"],
+                               cv=3, random_state=0).fit(X, y)
+    assert len(model.study_.trials) == 4
+    assert (model.leaderboard_["status"] == "ok").all()
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on(cls_data, monkeypatch):
+    real_evaluate = estimators.evaluate
+
+    def knn_breaks(family, params, dataset, *args, **kwargs):
+        if family == "knn":
+            return EvaluationResult(family, params, "roc_auc", "failed",
+                                    error="ValueError: knn broke")
+        return real_evaluate(family, params, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(estimators, "evaluate", knn_breaks)
+    X, y = cls_data
+    model = AutoMetaClassifier(n_trials=4, families=["knn", "linear"], **FAST).fit(X, y)
+    board = model.leaderboard_
+    assert len(board) == 4
+    assert board["status"].iloc[0] == "ok" and model.best_params_["family"] == "linear"
+    failed = board[board["family"] == "knn"]
+    assert len(failed) >= 1
+    assert (failed["status"] == "failed").all() and failed["rank"].isna().all()
+    assert (failed["error"] == "ValueError: knn broke").all()
+    assert failed.index.min() > board[board["status"] == "ok"].index.max()  # failures last
+
+
+def test_every_trial_failing_is_a_clear_error(cls_data, monkeypatch):
+    def always_fails(family, params, dataset, *args, **kwargs):
+        return EvaluationResult(family, params, "roc_auc", "failed",
+                                error=f"ValueError: {family} cannot fit")
+
+    monkeypatch.setattr(estimators, "evaluate", always_fails)
+    X, y = cls_data
+    with pytest.raises(SearchFailedError, match="every trial failed") as info:
+        AutoMetaClassifier(n_trials=2, families=["linear", "knn"], **FAST).fit(X, y)
+    assert "linear cannot fit" in str(info.value) and "knn cannot fit" in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------
+# Input checks
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"time_budget": 0}, "time_budget"),
+    ({"time_budget": -3.0}, "time_budget"),
+    ({"n_trials": 0}, "n_trials"),
+    ({"time_budget": None, "n_trials": None}, "time_budget or n_trials"),
+    ({"cv": 1}, "cv"),
+    ({"n_jobs": 0}, "n_jobs"),
+    ({"families": []}, "families"),
+])
+def test_bad_parameters_are_named(cls_data, params, match):
+    X, y = cls_data
+    with pytest.raises(ValueError, match=match):
+        AutoMetaClassifier(**{"n_trials": 1, **params}).fit(X, y)
+
+
+def test_unknown_family_and_metric(cls_data):
+    X, y = cls_data
+    with pytest.raises(UnknownFamilyError, match="nope"):
+        AutoMetaClassifier(n_trials=1, families=["nope"]).fit(X, y)
+    with pytest.raises(UnknownMetricError, match="rmse"):
+        AutoMetaClassifier(n_trials=1, metric="rmse").fit(X, y)
+
+
+def test_missing_and_extra_columns_at_predict_are_named(fitted_classifier, cls_data):
+    X, _ = cls_data
+    with pytest.raises(ValueError, match="missing:\n- num2"):
+        fitted_classifier.predict(X.drop(columns="num2"))
+    with pytest.raises(ValueError, match="unseen at fit time:\n- surprise"):
+        fitted_classifier.predict(X.assign(surprise=1.0))
+    with pytest.raises(ValueError, match="expecting 4 features"):
+        fitted_classifier.predict(X.to_numpy()[:, :3])
+
+
+def test_numpy_input_of_the_right_width(fitted_classifier, cls_data):
+    X, _ = cls_data
+    with pytest.warns(UserWarning, match="valid feature names"):
+        from_array = fitted_classifier.predict_proba(X.to_numpy(dtype=object))
+    np.testing.assert_allclose(from_array, fitted_classifier.predict_proba(X))
+
+
+@pytest.mark.parametrize("family", ["lightgbm", "linear", "random_forest"])
+def test_unseen_categories_at_predict(cls_data, family):
+    X, y = cls_data
+    model = AutoMetaClassifier(n_trials=1, families=[family], **FAST).fit(X, y)
+    new = X.head(5).copy()
+    new["low"] = pd.Categorical(["purple", "red", None, "purple", "green"])
+    new["high"] = "never-seen"
+    proba = model.predict_proba(new)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert set(model.predict(new)) <= set(model.classes_)
+
+
+def test_feature_names_only_for_string_columns(cls_data):
+    X, y = cls_data
+    model = AutoMetaClassifier(n_trials=1, families=["linear"], **FAST)
+    model.fit(X[["num1", "num2"]].to_numpy(), y)
+    assert model.n_features_in_ == 2 and not hasattr(model, "feature_names_in_")
+
+
+def test_inf_at_predict_is_an_error(fitted_classifier, cls_data):
+    X, _ = cls_data
+    with pytest.raises(AutoMetaError, match="'num1'.*infinite"):
+        fitted_classifier.predict(X.head(3).assign(num1=np.inf))
+
+
+# ---------------------------------------------------------------------------------------
+# Persistence and sklearn tooling
+
+
+def test_pickle_and_joblib_round_trip(fitted_classifier, cls_data, tmp_path):
+    X, _ = cls_data
+    path = tmp_path / "model.joblib"
+    joblib.dump(fitted_classifier, path)
+    for loaded in (joblib.load(path), pickle.loads(pickle.dumps(fitted_classifier))):
+        np.testing.assert_array_equal(loaded.predict(X), fitted_classifier.predict(X))
+        np.testing.assert_array_equal(loaded.predict_proba(X),
+                                      fitted_classifier.predict_proba(X))
+        assert len(loaded.study_.trials) == len(fitted_classifier.study_.trials)
+
+
+def test_sqlite_study_persists_and_resumes(cls_data, tmp_path):
+    X, y = cls_data
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    settings = {"families": ["linear"], "storage": storage, "study_name": "shared", **FAST}
+    AutoMetaClassifier(n_trials=2, **settings).fit(X, y)
+    assert len(optuna.load_study(study_name="shared", storage=storage).trials) == 2
+    model = AutoMetaClassifier(n_trials=1, **settings).fit(X, y)
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 3
+    # The default configuration is enqueued once, not again on resuming.
+    assert sum(t.user_attrs.get("source") == "default" for t in trials) == 1
+    assert len(model.leaderboard_) == 3
+    with pytest.raises(AutoMetaError, match="task"):
+        AutoMetaRegressor(n_trials=1, **settings).fit(X, mixed_target(X, "regression"))
+
+
+def test_clone_and_grid_search(cls_data):
+    X, y = cls_data
+    base = AutoMetaClassifier(n_trials=1, **FAST)
+    assert clone(base).get_params() == base.get_params()
+    search = GridSearchCV(base, {"families": [["linear"], ["knn"]]}, cv=2).fit(X, y)
+    assert search.best_params_["families"] in (["linear"], ["knn"])
+
+
+# ---------------------------------------------------------------------------------------
+# Command line
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    X = mixed_frame(60)
+    frame = X.assign(label=mixed_target(X, "classification"))
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _no_traceback(capsys) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
+    model_path, preds_path = tmp_path / "model.joblib", tmp_path / "preds.csv"
+    code = main(["fit", str(csv_file), "--target", "label", "--time", "60", "--trials", "3",
+                 "--families", "linear", "knn", "--cv", "3", "--out", str(model_path)])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert model_path.is_file()
+    assert "rank" in out and "family" in out and "linear" in out
+    code = main(["predict", str(model_path), str(csv_file), "--out", str(preds_path),
+                 "--proba"])
+    assert code == EXIT_OK
+    preds = pd.read_csv(preds_path)
+    assert len(preds) == 60
+    assert list(preds.columns) == ["prediction", "proba_c0", "proba_c1"]
+    assert set(preds["prediction"]) <= {"c0", "c1"}
+
+
+@pytest.mark.parametrize("args", [
+    ["fit", "missing.csv", "--out", "m.joblib"],
+    ["fit", "{csv}", "--target", "nope", "--out", "m.joblib"],
+    ["fit", "{csv}", "--families", "nope", "--out", "m.joblib"],
+    ["fit", "{csv}", "--time", "0", "--out", "m.joblib"],
+    ["fit", "{csv}", "--cv", "1", "--out", "m.joblib"],
+    ["fit", "{csv}", "--out", "no/such/folder/m.joblib"],
+    ["predict", "{csv}", "{csv}", "--out", "p.csv"],
+    ["predict", "missing.joblib", "{csv}", "--out", "p.csv"],
+])
+def test_cli_bad_input_exits_2(args, csv_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main([a.format(csv=csv_file) for a in args])
+    err = _no_traceback(capsys)
+    assert code == EXIT_USAGE
+    assert err.startswith(f"automl-meta {args[0]}: error:")
+
+
+def test_cli_predict_names_a_missing_column(csv_file, tmp_path, capsys):
+    model_path = tmp_path / "model.joblib"
+    assert main(["fit", str(csv_file), "--target", "label", "--trials", "1", "--families",
+                 "linear", "--cv", "3", "--out", str(model_path), "--quiet"]) == EXIT_OK
+    short = tmp_path / "short.csv"
+    pd.read_csv(csv_file).drop(columns=["num2", "label"]).to_csv(short, index=False)
+    capsys.readouterr()
+    code = main(["predict", str(model_path), str(short), "--out", str(tmp_path / "p.csv")])
+    assert code == EXIT_USAGE
+    assert "num2" in _no_traceback(capsys)
+
+
+def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(estimators, "evaluate", lambda family, params, *a, **k: (
+        EvaluationResult(family, params, "roc_auc", "failed", error="ValueError: no")))
+    code = main(["fit", str(csv_file), "--target", "label", "--trials", "1", "--families",
+                 "linear", "--out", str(tmp_path / "m.joblib"), "--quiet"])
+    assert code == EXIT_FAILED
+    assert "every trial failed" in _no_traceback(capsys)
+    assert not (tmp_path / "m.joblib").exists()
