@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from automl_meta.data import Dataset, Schema, make_dataset
 from automl_meta.evaluation import Metric, aligned_proba, evaluate, get_metric, make_folds
 from automl_meta.exceptions import AutoMetaError, DataValidationError
+from automl_meta.sampler import MetaLearnedSampler, trial_params
 from automl_meta.spaces import FAMILIES, build_pipeline, default_params, get_family, suggest
 
 LEADERBOARD_COLUMNS = (
@@ -71,6 +73,7 @@ class _AutoMetaSearch(BaseEstimator):
         storage: str | optuna.storages.BaseStorage | None = None,
         study_name: str | None = None,
         sampler: optuna.samplers.BaseSampler | None = None,
+        knowledge_base=None,
         verbose: int = 0,
     ):
         self.time_budget = time_budget
@@ -83,6 +86,7 @@ class _AutoMetaSearch(BaseEstimator):
         self.storage = storage
         self.study_name = study_name
         self.sampler = sampler
+        self.knowledge_base = knowledge_base
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -118,9 +122,11 @@ class _AutoMetaSearch(BaseEstimator):
         deadline = None if self.time_budget is None else start + self.time_budget
         objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, deadline)
         with _optuna_verbosity(self.verbose):
-            study = self._open_study(seed, dataset, metric)
-            for family in families:
-                _enqueue_default(study, family, dataset.task)
+            sampler = self._sampler(dataset, families, seed)
+            study = self._open_study(sampler, dataset, metric)
+            if not isinstance(sampler, MetaLearnedSampler):
+                for family in families:
+                    _enqueue_default(study, family, dataset.task)
             study.optimize(
                 objective,
                 n_trials=self.n_trials,
@@ -157,6 +163,10 @@ class _AutoMetaSearch(BaseEstimator):
                                       f"{self.n_jobs!r}")
         if self.sampler is not None and not isinstance(self.sampler, optuna.samplers.BaseSampler):
             raise TypeError(f"sampler must be an optuna sampler, got {type(self.sampler)}")
+        kb = self.knowledge_base
+        if not (kb is None or kb is False or isinstance(kb, (str, os.PathLike))):
+            raise DataValidationError("knowledge_base must be None (the shipped one), a "
+                                      f"knowledge-base folder or False, got {kb!r}")
         return _check_families(self.families), get_metric(self.metric, self._task)
 
     def _check_data(self, X, y) -> Dataset:
@@ -175,8 +185,32 @@ class _AutoMetaSearch(BaseEstimator):
     def _check_target(self, y) -> None:
         """Hook for task-specific checks of ``y`` before :func:`make_dataset`."""
 
-    def _open_study(self, seed: int, dataset: Dataset, metric: Metric) -> optuna.Study:
-        sampler = self.sampler or optuna.samplers.TPESampler(seed=seed)
+    def _sampler(self, dataset: Dataset, families: list[str],
+                 seed: int) -> optuna.samplers.BaseSampler:
+        """The sampler given, TPE when meta-learning is off, else a MetaLearnedSampler."""
+        self.metafeatures_ = None
+        if self.sampler is not None:
+            return self.sampler
+        if self.knowledge_base is False:
+            return optuna.samplers.TPESampler(seed=seed)
+        from automl_meta.metadataset.knowledge_base import KnowledgeBase
+        from automl_meta.metafeatures import MetaFeatureExtractor
+        from automl_meta.metalearner import MetaLearner
+        from automl_meta.recommend import shipped_learner
+
+        if self.knowledge_base is None:
+            kb, learner = KnowledgeBase.load(), shipped_learner()
+        else:
+            kb = KnowledgeBase.load(self.knowledge_base)
+            learner = MetaLearner.load(kb.path / "metalearner")
+        self.metafeatures_ = MetaFeatureExtractor().extract(dataset.X, dataset.y,
+                                                            task=dataset.task)
+        return MetaLearnedSampler(metafeatures=self.metafeatures_, task=dataset.task,
+                                  learner=learner, knowledge_base=kb, families=families,
+                                  seed=seed)
+
+    def _open_study(self, sampler: optuna.samplers.BaseSampler, dataset: Dataset,
+                    metric: Metric) -> optuna.Study:
         study = optuna.create_study(storage=self.storage, study_name=self.study_name,
                                     sampler=sampler, direction="minimize", load_if_exists=True)
         # A shared or resumed study must be about the same problem, or its best trial
@@ -230,7 +264,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         returns within a few seconds of it plus the refit of the best pipeline. None: no
         limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
-        Number of trials to run (each family's default configuration comes first).
+        Number of trials to run. With meta-learning the first trials are the zero-shot
+        portfolio (``n_trials=1``: the top recommendation); without, each family's
+        default configuration comes first.
     metric : str or None, default=None
         Metric to optimise (see :data:`automl_meta.evaluation.METRICS`); ``roc_auc`` by
         default.
@@ -249,7 +285,14 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     study_name : str or None, default=None
         Name of the study in ``storage``; an existing study of that name is resumed.
     sampler : optuna.samplers.BaseSampler or None, default=None
-        Sampler to use instead of TPE seeded with ``random_state``.
+        Sampler to use instead of the meta-learned one (the family defaults are then
+        enqueued first).
+    knowledge_base : None, str or False, default=None
+        Where meta-learning comes from: None, the shipped knowledge base and
+        meta-learner; a knowledge-base folder with its ``metalearner/``; False, no
+        meta-learning (TPE seeded with ``random_state``, family defaults first). With
+        meta-learning, the dataset's meta-features are extracted within the time budget
+        and a :class:`~automl_meta.sampler.MetaLearnedSampler` drives the search.
     verbose : int, default=0
         0: silent; 1 or more: Optuna's log line per trial.
 
@@ -355,10 +398,9 @@ class _Objective:
 
 
 def _enqueue_default(study: optuna.Study, family: str, task: str) -> None:
-    params = {f"{family}__{k}": v for k, v in default_params(family, task).items()}
     # skip_if_exists: a resumed or shared study runs each default once.
-    study.enqueue_trial({"family": family, **params}, user_attrs={"source": "default"},
-                        skip_if_exists=True)
+    study.enqueue_trial(trial_params(family, default_params(family, task)),
+                        user_attrs={"source": "default"}, skip_if_exists=True)
 
 
 def _trial_config(params: dict) -> tuple[str | None, dict]:

@@ -407,6 +407,31 @@ def _from_unit(dist: BaseDistribution, x: float):
     return float(min(max(value, dist.low), dist.high))  # exp(log(x)) can round off x
 
 
+def to_unit(family: str, task: str, params: Mapping) -> np.ndarray:
+    """The unit-hypercube point that :func:`from_unit` maps to ``params`` (its inverse).
+
+    Categoricals map to the centre of their cell; inactive or absent parameters to 0.5.
+    """
+    space = get_family(family).params(task)
+    out = np.full(len(space), 0.5)
+    for j, p in enumerate(space):
+        if p.name in params and p.is_active(params):
+            out[j] = unit_coordinate(p.distribution, params[p.name])
+    return out
+
+
+def unit_coordinate(dist: BaseDistribution, value) -> float:
+    """Where ``value`` lies in ``dist`` on [0, 1] (log scale when ``dist.log``)."""
+    if isinstance(dist, CategoricalDistribution):
+        return (dist.choices.index(value) + 0.5) / len(dist.choices)
+    return float(min(max(_to_unit(dist, value), 0.0), 1.0))
+
+
+def value_from_unit(dist: BaseDistribution, x: float):
+    """The value of ``dist`` at unit coordinate ``x`` (inverse of :func:`unit_coordinate`)."""
+    return _from_unit(dist, float(np.clip(x, 0.0, 1.0 - 1e-12)))
+
+
 def _to_unit(dist: BaseDistribution, value) -> float:
     if dist.log:
         return (math.log(value) - math.log(dist.low)) / (math.log(dist.high) - math.log(dist.low))
@@ -590,5 +615,8 @@ __all__ = [
     "search_space",
     "suggest",
     "suggest_distribution",
+    "to_unit",
+    "unit_coordinate",
     "validate_params",
+    "value_from_unit",
 ]

@@ -80,3 +80,17 @@ def single_thread():
     """One OpenMP/BLAS thread: oversubscribed threads make tiny fits take seconds."""
     with threadpool_limits(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def meta_trained():
+    """The synthetic knowledge base of ``synthetic.py`` and a meta-learner trained on it
+    (shared by the recommendation and sampler tests: training takes ~30 s)."""
+    from synthetic import synthetic_kb
+
+    from automl_meta.metalearner import MetaLearner
+
+    kb = synthetic_kb()
+    learner = MetaLearner("reptile", steps=250, n_members=3, hidden_size=32, seed=0,
+                          device="cpu").fit(kb)
+    return kb, learner

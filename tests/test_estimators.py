@@ -22,8 +22,9 @@ from automl_meta.evaluation import EvaluationResult
 from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
 from automl_meta.spaces import default_params
 
-#: Small and fast: trials run in process (no time budget) on two cheap families.
-FAST = {"time_budget": None, "cv": 3, "random_state": 0}
+#: Small and fast: trials run in process (no time budget), no meta-learning (TPE from the
+#: defaults; the meta-learned search has its own tests in test_sampler.py).
+FAST = {"time_budget": None, "cv": 3, "random_state": 0, "knowledge_base": False}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,10 @@ def fitted_classifier(cls_data) -> AutoMetaClassifier:
 
 
 @parametrize_with_checks([
-    AutoMetaClassifier(n_trials=2, cv=2, families=["linear"], time_budget=30),
-    AutoMetaRegressor(n_trials=2, cv=2, families=["knn"], time_budget=30),
+    AutoMetaClassifier(n_trials=2, cv=2, families=["linear"], time_budget=30,
+                       knowledge_base=False),
+    AutoMetaRegressor(n_trials=2, cv=2, families=["knn"], time_budget=30,
+                      knowledge_base=False),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -112,7 +115,7 @@ def test_time_budget_honoured_by_stopping_a_runaway_trial():
     y = (X["f0"] + 2 * rng.normal(size=8000) > 0).astype(int)
     budget = 4.0
     model = AutoMetaClassifier(time_budget=budget, families=["knn", "svm"], cv=5,
-                               random_state=0)
+                               random_state=0, knowledge_base=False)
     start = time.monotonic()
     model.fit(X, y)
     elapsed = time.monotonic() - start
@@ -127,7 +130,7 @@ def test_time_budget_honoured_by_stopping_a_runaway_trial():
 def test_parallel_trials(cls_data):
     X, y = cls_data
     model = AutoMetaClassifier(n_trials=4, n_jobs=2, time_budget=120, families=["linear"],
-                               cv=3, random_state=0).fit(X, y)
+                               cv=3, random_state=0, knowledge_base=False).fit(X, y)
     assert len(model.study_.trials) == 4
     assert (model.leaderboard_["status"] == "ok").all()
 
@@ -297,7 +300,8 @@ def _no_traceback(capsys) -> str:
 def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
     model_path, preds_path = tmp_path / "model.joblib", tmp_path / "preds.csv"
     code = main(["fit", str(csv_file), "--target", "label", "--time", "60", "--trials", "3",
-                 "--families", "linear", "knn", "--cv", "3", "--out", str(model_path)])
+                 "--families", "linear", "knn", "--cv", "3", "--no-meta",
+                 "--out", str(model_path)])
     out = capsys.readouterr().out
     assert code == EXIT_OK
     assert model_path.is_file()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 from scipy.stats import spearmanr
 from sklearn.exceptions import NotFittedError
+from synthetic import TASK, new_task, synthetic_kb
 
 from automl_meta.exceptions import (
     DataValidationError,
@@ -19,66 +19,6 @@ from automl_meta.exceptions import (
 )
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metalearner import MetaLearner
-from automl_meta.spaces import from_unit, get_family
-
-FAMILIES = ("lightgbm", "knn")
-N_CONFIGS = 24
-TASK = "classification"
-
-
-def _configs(seed: int = 0) -> dict[str, list[tuple[dict, np.ndarray]]]:
-    rng = np.random.default_rng(seed)
-    out = {}
-    for family in FAMILIES:
-        n = len(get_family(family).params(TASK))
-        units = rng.random((N_CONFIGS, n))
-        out[family] = [(from_unit(family, TASK, u), u) for u in units]
-    return out
-
-
-def _auc(latent: np.ndarray, family: str, unit: np.ndarray) -> float:
-    """A smooth response: the best first hyperparameter and the better family both
-    depend on the task's latent vector."""
-    optimum = 1 / (1 + np.exp(-2 * latent[0]))
-    family_bonus = latent[1] if family == "lightgbm" else -latent[1]
-    return float(0.75 + 0.1 * (0.5 * family_bonus - 2 * (unit[0] - optimum) ** 2
-                               - 0.3 * unit[1]))
-
-
-def _metafeatures(latent: np.ndarray) -> dict:
-    return {"mf_a": latent[0], "mf_b": latent[1], "mf_c": latent[0] * latent[1],
-            "mf_noise": 0.0}
-
-
-def synthetic_kb(n_tasks: int = 40, seed: int = 0) -> KnowledgeBase:
-    rng = np.random.default_rng(seed)
-    configs = _configs()
-    datasets, metafeatures, evaluations = [], [], []
-    for t in range(n_tasks):
-        name = f"task{t:03d}"
-        latent = rng.normal(size=2)
-        datasets.append({"name": name, "task": TASK, "n_rows": 500, "n_features": 10})
-        metafeatures.append({"dataset": name, **_metafeatures(latent)})
-        for family in FAMILIES:
-            for config_id, (_, unit) in enumerate(configs[family]):
-                evaluations.append({"dataset": name, "family": family, "config_id": config_id,
-                                    "fold": 0, "status": "ok",
-                                    "roc_auc": _auc(latent, family, unit), "rmse": np.nan,
-                                    "fit_seconds": 0.1})
-    configurations = pd.DataFrame([
-        {"family": f, "task": TASK, "config_id": i, "params": json.dumps(p), "origin": "test"}
-        for f in FAMILIES for i, (p, _) in enumerate(configs[f])])
-    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures), configurations,
-                         pd.DataFrame(evaluations))
-
-
-def _new_task(latent) -> tuple[pd.Series, list[str], list[dict], np.ndarray]:
-    configs = _configs()
-    families = [f for f in FAMILIES for _ in configs[f]]
-    params = [p for f in FAMILIES for p, _ in configs[f]]
-    aucs = np.array([_auc(np.asarray(latent), f, u) for f in FAMILIES for _, u in configs[f]])
-    return pd.Series(_metafeatures(np.asarray(latent))), families, params, aucs
-
 
 HELD_OUT = [(1.2, -0.8), (-1.0, 1.1), (0.3, 0.9), (-0.5, -1.3)]
 
@@ -97,7 +37,7 @@ def trained(kb) -> MetaLearner:
 def _zero_shot_spearman(learner: MetaLearner) -> float:
     values = []
     for latent in HELD_OUT:
-        features, families, params, aucs = _new_task(latent)
+        features, families, params, aucs = new_task(latent)
         mean, _ = learner.predict(features, families, params, task=TASK)
         values.append(spearmanr(mean, aucs).statistic)
     return float(np.mean(values))
@@ -118,7 +58,7 @@ def test_other_methods_learn(kb, method):
 
 
 def test_predict_returns_mean_and_positive_std(trained):
-    features, families, params, _ = _new_task((0.0, 0.0))
+    features, families, params, _ = new_task((0.0, 0.0))
     mean, std = trained.predict(features, families, params, task=TASK)
     assert mean.shape == std.shape == (len(params),)
     assert (std > 0).all()
@@ -130,8 +70,8 @@ def test_predict_returns_mean_and_positive_std(trained):
 def test_adapt_reduces_ranking_error_on_the_task(trained):
     # A task that contradicts its meta-features (they describe the opposite latent
     # vector): zero-shot ranks it backwards, a few observed trials must fix that.
-    features, families, params, _ = _new_task((1.5, -1.5))
-    aucs = _new_task((-1.5, 1.5))[3]
+    features, families, params, _ = new_task((1.5, -1.5))
+    aucs = new_task((-1.5, 1.5))[3]
     observed = np.random.default_rng(0).choice(len(params), size=16, replace=False)
     unseen = np.setdiff1d(np.arange(len(params)), observed)
     trials = [(families[i], params[i], aucs[i]) for i in observed]
@@ -146,7 +86,7 @@ def test_adapt_reduces_ranking_error_on_the_task(trained):
 
 
 def test_adapt_with_one_trial_is_zero_shot(trained):
-    features, families, params, aucs = _new_task((0.5, 0.5))
+    features, families, params, aucs = new_task((0.5, 0.5))
     adapted = trained.adapt(features, [(families[0], params[0], aucs[0])], task=TASK)
     np.testing.assert_array_equal(adapted.predict(features, families, params, task=TASK)[0],
                                   trained.predict(features, families, params, task=TASK)[0])
@@ -161,7 +101,7 @@ def test_save_load_round_trip_without_pickle(trained, tmp_path):
     assert config["families"] == trained.families_
     assert "torch" in config["versions"]
     loaded = MetaLearner.load(folder)
-    features, families, params, _ = _new_task((0.2, -0.4))
+    features, families, params, _ = new_task((0.2, -0.4))
     for a, b in zip(trained.predict(features, families, params, task=TASK),
                     loaded.predict(features, families, params, task=TASK), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -195,7 +135,7 @@ def test_bad_input_fails_clearly(kb, trained):
         MetaLearner("bayes", steps=1).fit(kb)
     with pytest.raises(NotFittedError):
         MetaLearner().predict(np.zeros(3), "knn", [{}], task=TASK)
-    features, families, params, _ = _new_task((0.0, 0.0))
+    features, families, params, _ = new_task((0.0, 0.0))
     with pytest.raises(UnknownFamilyError, match="catboost"):
         trained.predict(features, "catboost", [{}], task=TASK)
     with pytest.raises(DataValidationError, match="vector of"):

@@ -74,11 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--configs", type=_positive_int, default=24,
                    help="configurations per family: the default plus a Sobol design (24)")
     b.add_argument("--random", type=int, default=0, help="extra random configurations (0)")
-    b.add_argument("--cv", type=int, default=3, help="folds per evaluation (3)")
-    b.add_argument("--max-rows", type=_positive_int, default=2000,
-                   help="subsample larger datasets to this many rows (2000)")
-    b.add_argument("--time-limit", type=_positive_float, default=60.0,
-                   help="seconds per evaluation (60)")
+    b.add_argument("--cv", type=int, default=2, help="folds per evaluation (2)")
+    b.add_argument("--max-rows", type=_positive_int, default=1000,
+                   help="subsample larger datasets to this many rows (1000)")
+    b.add_argument("--time-limit", type=_positive_float, default=30.0,
+                   help="seconds per evaluation (30)")
     b.add_argument("--memory-limit", type=_positive_int, default=6144, metavar="MB",
                    help="memory per evaluation worker (6144)")
     b.add_argument("--seed", type=int, default=0)
@@ -98,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
 
     _train.add_parser(commands)
     _fit.add_parsers(commands)
+
+    rec = commands.add_parser(
+        "recommend", help="recommend model families, configurations and priors for a data file",
+        description="Embed the dataset by its meta-features and rank model families and "
+        "configurations with the meta-learner of the knowledge base.")
+    rec.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
+    rec.add_argument("--target", help="target column (default: target/class/last ARFF attribute)")
+    rec.add_argument("--task", choices=("classification", "regression"))
+    rec.add_argument("-k", "--k", type=_positive_int, default=10,
+                     help="configurations to recommend (10)")
+    rec.add_argument("--families", nargs="+", help="restrict to these model families")
+    rec.add_argument("--knowledge-base", metavar="DIR",
+                     help="a knowledge-base folder with its metalearner/ (default: shipped)")
+    rec.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -257,6 +271,24 @@ def _print_summary(summary, store, dry_run: bool) -> None:
           f"evaluations ({counts['failed']} failed)")
 
 
+def _recommend(args) -> int:
+    from automl_meta.data import load_dataset
+    from automl_meta.metadataset.knowledge_base import KnowledgeBase
+    from automl_meta.recommend import recommend
+
+    dataset = load_dataset(args.data, args.target, task=args.task)
+    kb = learner = None
+    if args.knowledge_base:
+        from automl_meta.metalearner import MetaLearner
+
+        kb = KnowledgeBase.load(args.knowledge_base)
+        learner = MetaLearner.load(kb.path / "metalearner")
+    result = recommend(dataset.X, dataset.y, k=args.k, task=dataset.task, learner=learner,
+                       knowledge_base=kb, families=args.families)
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else result)
+    return EXIT_OK
+
+
 def _train_command(args) -> int:
     from automl_meta.cli import _train
 
@@ -276,7 +308,7 @@ def _predict_command(args) -> int:
 
 
 _COMMANDS = {"info": _info, "evaluate": _evaluate, "build": _build, "train": _train_command,
-             "fit": _fit_command, "predict": _predict_command}
+             "fit": _fit_command, "predict": _predict_command, "recommend": _recommend}
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ def add_parsers(subparsers) -> None:
     fit.add_argument("--storage", metavar="URL",
                      help="Optuna storage shared by several processes, e.g. sqlite:///s.db")
     fit.add_argument("--study-name", help="study in --storage to create or resume")
+    meta = fit.add_mutually_exclusive_group()
+    meta.add_argument("--knowledge-base", metavar="DIR",
+                      help="knowledge base (with metalearner/) to warm-start from "
+                           "(default: the shipped one)")
+    meta.add_argument("--no-meta", action="store_true",
+                      help="no meta-learning: Optuna TPE from the families' defaults")
     fit.add_argument("--out", required=True, metavar="PATH", help="model file to write")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or leaderboard")
 
@@ -70,7 +76,8 @@ def run_fit(args: argparse.Namespace) -> int:
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
     model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
                 n_jobs=args.jobs, families=args.families, random_state=args.seed,
-                storage=args.storage, study_name=args.study_name)
+                storage=args.storage, study_name=args.study_name,
+                knowledge_base=False if args.no_meta else args.knowledge_base)
     print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
           f"{dataset.task}")
     progress = _Progress(args.time, args.trials, disable=args.quiet)

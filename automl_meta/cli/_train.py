@@ -15,12 +15,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train", help="meta-train the meta-learner on a knowledge base",
         description="Meta-train the surrogate f(task embedding, family, hyperparameters) on "
-        "every dataset of a knowledge base and write its weights (safetensors) and config "
-        "(JSON) to --out.")
+        "every dataset of a knowledge base, or on past Optuna studies, and write its weights "
+        "(safetensors) and config (JSON) to --out.")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--knowledge-base", metavar="DIR",
                         help="an exported knowledge-base folder (default: the shipped one)")
     source.add_argument("--store", metavar="PATH", help="a builder's SQLite store (read only)")
+    source.add_argument("--from-studies", nargs="+", metavar="NAME",
+                        help="past Optuna studies (of any search space) in --storage")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage of --from-studies, e.g. sqlite:///studies.db")
     parser.add_argument("--method", choices=METHODS, default="reptile",
                         help="meta-training algorithm (default: reptile)")
     parser.add_argument("--steps", type=int, metavar="N",
@@ -42,7 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from automl_meta.metadataset.store import Store
     from automl_meta.metalearner import DEFAULT_STEPS, MetaLearner
 
-    if args.store is not None:
+    if args.from_studies:
+        from automl_meta.sampler import studies_knowledge_base
+
+        if not args.storage:
+            raise KnowledgeBaseError("--from-studies needs --storage, the studies' storage URL")
+        kb = studies_knowledge_base(args.storage, args.from_studies)
+    elif args.storage:
+        raise KnowledgeBaseError("--storage is only used with --from-studies")
+    elif args.store is not None:
         # Store() would create a missing file: a typo must not become an empty store.
         if not Path(args.store).is_file():
             raise KnowledgeBaseError(f"no store at {args.store}")

@@ -22,11 +22,14 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
+from optuna.distributions import BaseDistribution
 
 from automl_meta.exceptions import KnowledgeBaseError, KnowledgeBaseVersionError
 
@@ -213,7 +216,9 @@ class KnowledgeBase:
         """Mean fold score per (dataset, family, config_id) with task, status and params.
 
         ``metric`` defaults to each task's default metric (ROC AUC, RMSE). Failed
-        evaluations have a NaN score.
+        evaluations have a NaN score. The ``loss`` column orients every score one way
+        (lower is better): the metric's loss, or for a table imported with
+        :meth:`from_frame` the loss recorded there.
         """
         from automl_meta.evaluation.metrics import DEFAULT_METRIC, METRICS
 
@@ -221,15 +226,204 @@ class KnowledgeBase:
             raise KnowledgeBaseError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
         ev = self.evaluations.merge(self.datasets[["name", "task"]], left_on="dataset",
                                     right_on="name", how="inner")
+        imported = ev["loss"].notna() if "loss" in ev.columns else pd.Series(False, ev.index)
         if metric is None:
-            ev["score"] = np.where(ev["task"] == "classification",
-                                   ev[DEFAULT_METRIC["classification"]],
-                                   ev[DEFAULT_METRIC["regression"]])
+            names = np.where(ev["task"] == "classification", DEFAULT_METRIC["classification"],
+                             DEFAULT_METRIC["regression"])
+            score = np.full(len(ev), np.nan)
+            for name in np.unique(names):
+                if name in ev.columns:
+                    rows = names == name
+                    score[rows] = ev.loc[rows, name].to_numpy(dtype=float)
+            ev["score"] = np.where(imported, ev["score"] if "score" in ev.columns else np.nan,
+                                   score)
+            loss = np.where(ev["task"] == "classification",
+                            METRICS[DEFAULT_METRIC["classification"]].loss(ev["score"]),
+                            METRICS[DEFAULT_METRIC["regression"]].loss(ev["score"]))
         else:
-            ev["score"] = ev[metric]
-        ev.loc[ev["status"] != "ok", "score"] = np.nan
+            ev["score"] = ev[metric] if metric in ev.columns else np.nan
+            loss = METRICS[metric].loss(ev["score"].to_numpy(dtype=float))
+        ev["loss"] = np.where(imported, ev["loss"] if imported.any() else np.nan, loss)
+        ev.loc[ev["status"] != "ok", ["score", "loss"]] = np.nan
         grouped = ev.groupby(["dataset", "family", "config_id"], as_index=False).agg(
             task=("task", "first"), status=("status", "first"), score=("score", "mean"),
-            fit_seconds=("fit_seconds", "sum"))
+            loss=("loss", "mean"), fit_seconds=("fit_seconds", "sum"))
         return grouped.merge(self.configurations[["family", "task", "config_id", "params"]],
                              on=["family", "task", "config_id"], how="left")
+
+    # -- importing ----------------------------------------------------------------------
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, task_column: str, score_column: str,
+                   params: Sequence[str] | str, metafeatures: pd.DataFrame | None = None, *,
+                   family_column: str | None = None, task: str = "classification",
+                   metric: str | None = None, maximize: bool | None = None,
+                   distributions: Mapping[str, BaseDistribution] | None = None,
+                   ) -> KnowledgeBase:
+        """Import an evaluation table from elsewhere: one row per (task, configuration).
+
+        The result trains a :class:`~automl_meta.metalearner.MetaLearner` like a built
+        knowledge base. Configurations of the built-in families (a ``family_column``
+        naming them, parameters with their names) are checked against their spaces; any
+        other search space becomes a *custom* family (named by ``family_column``, or
+        ``"custom"``) whose space is ``distributions`` or, when not given, inferred from
+        the values (numbers: their range, log scale when positive over two decades;
+        anything else: categorical).
+
+        Parameters
+        ----------
+        df : DataFrame
+            The evaluations.
+        task_column : str
+            Names the task (dataset, study) each row was evaluated on.
+        score_column : str
+            The score; NaN marks a failed evaluation.
+        params : list of str, or str
+            Hyperparameter columns (NaN: inactive), or one column of dicts / JSON.
+        metafeatures : DataFrame or None
+            Raw meta-features, one row per task: indexed by task name or with a
+            ``dataset`` column. None: tasks are told apart by their trials only.
+        family_column : str or None
+            Model family of each row; None: every row is one custom family.
+        task : {"classification", "regression"}
+            Problem type of every task (the meta-learner's task bit).
+        metric : str or None
+            The score's metric, for built-in families (its column is filled too).
+        maximize : bool or None
+            Whether higher scores are better; None: from ``metric`` (default: the task's
+            default metric, ROC AUC or RMSE).
+
+        Raises
+        ------
+        DataValidationError
+            Missing columns, an empty table.
+        InvalidParamsError
+            Parameters outside a built-in family's space.
+        """
+        return _from_frame(cls, df, task_column, score_column, params, metafeatures,
+                           family_column, task, metric, maximize, distributions)
+
+
+#: Family name of a custom search space imported without a family column.
+CUSTOM_FAMILY = "custom"
+
+
+def _from_frame(cls, df, task_column, score_column, params, metafeatures, family_column,
+                task, metric, maximize, distributions) -> KnowledgeBase:
+    from automl_meta.data import TASKS
+    from automl_meta.evaluation.metrics import get_metric
+    from automl_meta.exceptions import DataValidationError
+    from automl_meta.spaces import FAMILIES, validate_params
+
+    if not isinstance(df, pd.DataFrame) or df.empty:
+        raise DataValidationError("from_frame needs a non-empty DataFrame of evaluations")
+    if task not in TASKS:
+        raise DataValidationError(f"task must be one of {TASKS}, got {task!r}")
+    param_columns = [params] if isinstance(params, str) else list(params)
+    wanted = [task_column, score_column, *param_columns,
+              *([family_column] if family_column else [])]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"from_frame: no columns {missing} in the table; it has "
+                                  f"{list(df.columns)}")
+    if isinstance(params, str):
+        configs = [json.loads(v) if isinstance(v, str) else dict(v) for v in df[params]]
+    else:
+        configs = [{k: _plain(v) for k, v in row.items() if not _is_missing(v)}
+                   for row in df[param_columns].to_dict("records")]
+    families = (df[family_column].astype(str).tolist() if family_column
+                else [CUSTOM_FAMILY] * len(df))
+    try:
+        scores = pd.to_numeric(df[score_column], errors="raise").to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataValidationError(f"score column {score_column!r} is not numeric: {exc}") \
+            from exc
+    if maximize is None:
+        maximize = get_metric(metric, task).greater_is_better
+    custom_spaces = {}
+    for family in sorted(set(families) - set(FAMILIES)):
+        given = dict(distributions or {})
+        rows = [c for c, f in zip(configs, families, strict=True) if f == family]
+        custom_spaces[family] = {**_infer_space(rows), **given}
+    keys, config_rows = {}, []
+    config_ids = []
+    for family, config in zip(families, configs, strict=True):
+        if family in FAMILIES:
+            config = validate_params(family, task, config)
+        text = json.dumps(config, sort_keys=True)
+        if (family, text) not in keys:
+            keys[(family, text)] = sum(1 for f, _ in keys if f == family)
+            config_rows.append({"family": family, "task": task,
+                                "config_id": keys[(family, text)], "params": text,
+                                "origin": "imported"})
+        config_ids.append(keys[(family, text)])
+    names = df[task_column].astype(str).to_numpy()
+    ok = np.isfinite(scores)
+    evaluations = pd.DataFrame({
+        "dataset": names, "family": families, "config_id": config_ids,
+        "status": np.where(ok, "ok", "failed"), "score": scores,
+        "loss": np.where(ok, -scores if maximize else scores, np.nan),
+        "fit_seconds": np.nan,
+    })
+    if metric is not None:
+        evaluations[metric] = scores
+    # Repeated evaluations of one configuration on one task become its folds.
+    evaluations["fold"] = evaluations.groupby(["dataset", "family", "config_id"]).cumcount()
+    datasets = pd.DataFrame({"name": sorted(set(names)), "task": task, "source": "imported",
+                             "n_rows": np.nan, "n_features": np.nan})
+    if metafeatures is None:
+        table = pd.DataFrame({"dataset": datasets["name"], "no_metafeatures": 0.0})
+    else:
+        table = metafeatures if "dataset" in metafeatures.columns else (
+            metafeatures.rename_axis("dataset").reset_index())
+        table = table.assign(dataset=table["dataset"].astype(str))
+        absent = sorted(set(datasets["name"]) - set(table["dataset"]))
+        if absent:
+            raise DataValidationError(f"no meta-features for tasks {absent[:5]}")
+    manifest = {"imported": {
+        "maximize": bool(maximize), "score_column": score_column,
+        "spaces": {f: {n: optuna.distributions.distribution_to_json(d)
+                       for n, d in space.items()} for f, space in custom_spaces.items()}}}
+    return cls(datasets, table, pd.DataFrame(config_rows), evaluations, manifest)
+
+
+def custom_spaces(kb: KnowledgeBase) -> dict[str, dict[str, BaseDistribution]]:
+    """Search spaces of the custom families of an imported knowledge base."""
+    spaces = kb.manifest.get("imported", {}).get("spaces", {})
+    return {f: {n: optuna.distributions.json_to_distribution(d) for n, d in space.items()}
+            for f, space in spaces.items()}
+
+
+def _infer_space(configs: list[dict]) -> dict[str, BaseDistribution]:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    values: dict[str, list] = {}
+    for config in configs:
+        for name, value in config.items():
+            values.setdefault(name, []).append(value)
+    space = {}
+    for name, seen in values.items():
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen)
+        if not numeric or len(set(seen)) < 2:
+            choices = sorted(set(seen), key=repr)
+            space[name] = CategoricalDistribution(choices)
+            continue
+        low, high = float(min(seen)), float(max(seen))
+        log = low > 0 and high / low >= 100
+        if all(float(v).is_integer() for v in seen):
+            space[name] = IntDistribution(int(low), int(high), log=log)
+        else:
+            space[name] = FloatDistribution(low, high, log=log)
+    return space
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -12,12 +12,22 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from scipy.special import ndtri
 
 from automl_meta.data import TASKS
-from automl_meta.evaluation.metrics import DEFAULT_METRIC, get_metric
 from automl_meta.exceptions import InvalidParamsError
-from automl_meta.spaces import FAMILIES, encode, encoding_size, get_family, validate_params
+from automl_meta.spaces import (
+    FAMILIES,
+    encode,
+    encoding_size,
+    get_family,
+    unit_coordinate,
+    validate_params,
+)
+
+#: A custom family's search space: parameter name -> Optuna distribution.
+Space = Mapping[str, BaseDistribution]
 
 
 @dataclass(frozen=True)
@@ -30,16 +40,24 @@ class Slot:
     size: int
 
 
-def slot_layout(families: Sequence[str] = tuple(FAMILIES)) -> list[Slot]:
+def slot_layout(families: Sequence[str] = tuple(FAMILIES),
+                custom: Mapping[str, Space] | None = None) -> list[Slot]:
     """One slot per family and distinct search space.
 
     A family whose space is the same for both tasks (LightGBM) gets one slot shared by
     the tasks; one whose spaces differ (linear: ``C``/``penalty`` vs ``alpha``) gets one
     slot per task, so that no input dimension means two different hyperparameters.
+    A custom family (``custom``: its space, e.g. from past Optuna studies) gets one slot
+    shared by the tasks.
     """
     slots: list[Slot] = []
     offset = 0
     for family in families:
+        if custom and family in custom:
+            size = custom_encoding_size(custom[family])
+            slots.extend(Slot(family, task, offset, size) for task in TASKS)
+            offset += size
+            continue
         seen: dict[tuple, Slot] = {}
         for task in TASKS:
             space = get_family(family).params(task)
@@ -59,7 +77,8 @@ def slot_width(slots: Sequence[Slot]) -> int:
 
 
 def encode_configs(slots: Sequence[Slot], task: str, family: str,
-                   params_list: Sequence[Mapping]) -> np.ndarray:
+                   params_list: Sequence[Mapping],
+                   custom: Mapping[str, Space] | None = None) -> np.ndarray:
     """Encode configurations of one family into the padded slot layout.
 
     Raises :class:`~automl_meta.exceptions.InvalidParamsError` for a configuration
@@ -67,16 +86,49 @@ def encode_configs(slots: Sequence[Slot], task: str, family: str,
     """
     slot = next((s for s in slots if s.family == family and s.task == task), None)
     if slot is None:
-        get_family(family)  # an UnknownFamilyError names the known families
+        if not (custom and family in custom):
+            get_family(family)  # an UnknownFamilyError names the known families
         raise InvalidParamsError(f"this meta-learner was not trained with family {family!r}")
     out = np.zeros((len(params_list), slot_width(slots)), dtype=np.float32)
     for i, params in enumerate(params_list):
         if not isinstance(params, Mapping):
             raise InvalidParamsError(
                 f"{family}: a configuration must be a dict, got {type(params).__name__}")
-        out[i, slot.offset:slot.offset + slot.size] = encode(
-            family, task, validate_params(family, task, params))
+        if custom and family in custom:
+            vector = encode_custom(custom[family], params)
+        else:
+            vector = encode(family, task, validate_params(family, task, params))
+        out[i, slot.offset:slot.offset + slot.size] = vector
     return out
+
+
+def custom_encoding_size(space: Space) -> int:
+    """Length of :func:`encode_custom`'s vector."""
+    return sum(len(d.choices) if isinstance(d, CategoricalDistribution) else 2
+               for d in space.values())
+
+
+def encode_custom(space: Space, params: Mapping) -> np.ndarray:
+    """Encode a configuration of a custom space, parameters in name order.
+
+    Numbers: their unit coordinate and a "present" bit; categoricals: one-hot. A
+    parameter the configuration lacks (inactive in a conditional space) encodes as zeros;
+    values outside the space are clipped to it, and unknown names are ignored, since past
+    studies need not share one space exactly.
+    """
+    out: list[float] = []
+    for name in sorted(space):
+        dist, present = space[name], name in params and params[name] is not None
+        if isinstance(dist, CategoricalDistribution):
+            out.extend(float(present and params[name] == c) for c in dist.choices)
+            continue
+        value = params[name] if present else None
+        if present and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InvalidParamsError(f"parameter {name!r} must be a number, got {value!r}")
+        if present and dist.log and value <= 0:
+            raise InvalidParamsError(f"parameter {name!r} is on a log scale, got {value!r}")
+        out.extend([unit_coordinate(dist, value) if present else 0.0, float(present)])
+    return np.asarray(out, dtype=np.float32)
 
 
 def normal_scores(losses: np.ndarray) -> np.ndarray:
@@ -109,20 +161,21 @@ class TrialTable:
 
 
 def trial_table(scores: pd.DataFrame, slots: Sequence[Slot], families: Sequence[str],
-                datasets: Sequence[str]) -> TrialTable:
+                datasets: Sequence[str], custom: Mapping[str, Space] | None = None,
+                ) -> TrialTable:
     """Build a :class:`TrialTable` from :meth:`KnowledgeBase.scores` rows.
 
     Only successful evaluations of the listed ``datasets`` and ``families`` count, and a
     dataset needs two distinct losses to say anything about which configuration is better.
     """
-    ok = scores[(scores["status"] == "ok") & scores["score"].notna() & scores["params"].notna()
+    ok = scores[(scores["status"] == "ok") & scores["loss"].notna() & scores["params"].notna()
                 & scores["dataset"].isin(datasets) & scores["family"].isin(families)]
     family_ids = {f: i for i, f in enumerate(families)}
     cache: dict[tuple[str, str, int], np.ndarray] = {}
     names, tasks, task_rows = [], [], []
     for name, group in ok.groupby("dataset", sort=True):
         task = group["task"].iloc[0]
-        losses = get_metric(DEFAULT_METRIC[task], task).loss(group["score"].to_numpy())
+        losses = group["loss"].to_numpy(dtype=float)
         if np.unique(losses).size < 2:
             continue
         encoded = []
@@ -130,7 +183,8 @@ def trial_table(scores: pd.DataFrame, slots: Sequence[Slot], families: Sequence[
                                              group["params"], strict=True):
             key = (family, task, int(config_id))
             if key not in cache:
-                cache[key] = encode_configs(slots, task, family, [json.loads(params)])[0]
+                cache[key] = encode_configs(slots, task, family, [json.loads(params)],
+                                            custom)[0]
             encoded.append(cache[key])
         task_rows.append((len(names), group["family"].map(family_ids).to_numpy(),
                           np.stack(encoded), losses, normal_scores(losses)))

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from optuna.distributions import distribution_to_json, json_to_distribution
 from safetensors.torch import load_file, save_file
 from sklearn.exceptions import NotFittedError
 
@@ -155,9 +156,14 @@ class MetaLearner:
         names = set(metafeatures["dataset"])
         if datasets is not None:
             names &= set(datasets)
-        families = list(FAMILIES)
-        slots = slot_layout(families)
-        table = trial_table(knowledge_base.scores(), slots, families, sorted(names))
+        custom = _custom_spaces(knowledge_base)
+        present = set(knowledge_base.configurations["family"])
+        families = [*(f for f in FAMILIES if f in present), *sorted(custom)]
+        if not families:
+            raise KnowledgeBaseError(
+                "nothing to learn from: the knowledge base holds no configurations")
+        slots = slot_layout(families, custom)
+        table = trial_table(knowledge_base.scores(), slots, families, sorted(names), custom)
         if not table.datasets:
             raise KnowledgeBaseError(
                 "nothing to learn from: no dataset has both meta-features and two distinct "
@@ -189,6 +195,7 @@ class MetaLearner:
                                        callback)
         self.architecture_ = arch
         self.families_ = families
+        self.custom_spaces_ = custom
         self.slots_ = slots
         self.normalizer_ = normalizer
         self.feature_names_ = normalizer.output_names_
@@ -275,8 +282,9 @@ class MetaLearner:
         task_features : pandas.Series or numpy.ndarray
             Raw meta-features or a normalised embedding (see :meth:`embed`).
         trials : DataFrame or sequence of (family, params, score)
-            A DataFrame needs columns ``family``, ``params`` (dict or JSON) and ``score``:
-            the raw value of ``metric``.
+            A DataFrame needs columns ``family``, ``params`` (dict or JSON) and either
+            ``score`` (the raw value of ``metric``) or ``loss`` (lower is better, e.g. an
+            Optuna study's values oriented by its direction).
         task : {"classification", "regression"}
         metric : str or None
             Metric of the scores; None: the task's default (ROC AUC, RMSE).
@@ -288,8 +296,8 @@ class MetaLearner:
         MetaLearner
         """
         _check_task(task)
-        families, params_list, scores = _trial_columns(trials)
-        losses = get_metric(metric, task).loss(scores)
+        families, params_list, scores, is_loss = _trial_columns(trials)
+        losses = scores if is_loss else get_metric(metric, task).loss(scores)
         if not np.isfinite(losses).all():
             raise DataValidationError("trial scores must be finite numbers")
         embedding, family_index, hyperparameters = self._inputs(task_features, families,
@@ -317,12 +325,14 @@ class MetaLearner:
                                       "configurations")
         index = {f: i for i, f in enumerate(self.families_)}
         for name in set(families):
-            get_family(name)  # an UnknownFamilyError names the known families
+            if name not in self.custom_spaces_:
+                get_family(name)  # an UnknownFamilyError names the known families
         hyperparameters = np.zeros((len(params_list), slot_width(self.slots_)), np.float32)
         for name in set(families):
             rows = [i for i, f in enumerate(families) if f == name]
             hyperparameters[rows] = encode_configs(self.slots_, task, name,
-                                                   [params_list[i] for i in rows])
+                                                   [params_list[i] for i in rows],
+                                                   self.custom_spaces_)
         device = self.device_
         return (torch.as_tensor(embedding, device=device),
                 torch.as_tensor([index[f] for f in families], dtype=torch.int64,
@@ -355,6 +365,8 @@ class MetaLearner:
                             "seed": self.seed},
             "architecture": self.architecture_.to_dict(),
             "families": self.families_,
+            "custom_spaces": {f: {n: distribution_to_json(d) for n, d in space.items()}
+                              for f, space in self.custom_spaces_.items()},
             "slots": [asdict(s) for s in self.slots_],
             "feature_names": self.feature_names_,
             "normalizer": self.normalizer_.to_dict(),
@@ -370,9 +382,10 @@ class MetaLearner:
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike,
+    def load(cls, path: str | os.PathLike | None = None,
              device: str | torch.device | None = None) -> MetaLearner:
-        """Read a learner written by :meth:`save`.
+        """Read a learner written by :meth:`save` (None: the one shipped in the knowledge
+        base, ``metadata/metalearner``).
 
         Raises
         ------
@@ -381,7 +394,7 @@ class MetaLearner:
         KnowledgeBaseVersionError
             Another format version, or search spaces that changed since it was saved.
         """
-        folder = Path(path)
+        folder = Path(path) if path is not None else default_path()
         try:
             config = json.loads((folder / _CONFIG).read_text())
         except (OSError, ValueError) as exc:
@@ -394,7 +407,9 @@ class MetaLearner:
                 f"meta-learner in {folder} has format {config.get('format_version')}, this "
                 f"automl_meta reads {_FORMAT_VERSION}; retrain it with 'automl-meta train'")
         slots = [Slot(**s) for s in config["slots"]]
-        if slots != slot_layout(config["families"]):
+        custom = {f: {n: json_to_distribution(d) for n, d in space.items()}
+                  for f, space in config.get("custom_spaces", {}).items()}
+        if slots != slot_layout(config["families"], custom):
             raise KnowledgeBaseVersionError(
                 f"meta-learner in {folder} was trained on other search spaces than this "
                 "automl_meta defines; retrain it with 'automl-meta train'")
@@ -412,6 +427,7 @@ class MetaLearner:
         learner.params_ = tensors
         learner.architecture_ = arch
         learner.families_ = list(config["families"])
+        learner.custom_spaces_ = custom
         learner.slots_ = slots
         learner.normalizer_ = MetaFeatureNormalizer.from_dict(config["normalizer"])
         learner.feature_names_ = list(config["feature_names"])
@@ -439,12 +455,14 @@ def _with_task_bit(vectors: np.ndarray, tasks: Sequence[str]) -> np.ndarray:
     return np.hstack([vectors.astype(np.float32), bit])
 
 
-def _trial_columns(trials) -> tuple[list[str], list[dict], np.ndarray]:
+def _trial_columns(trials) -> tuple[list[str], list[dict], np.ndarray, bool]:
+    is_loss = isinstance(trials, pd.DataFrame) and "loss" in trials.columns
     if isinstance(trials, pd.DataFrame):
-        missing = [c for c in ("family", "params", "score") if c not in trials.columns]
+        value = "loss" if is_loss else "score"
+        missing = [c for c in ("family", "params", value) if c not in trials.columns]
         if missing:
             raise DataValidationError(f"trials lack columns {missing}")
-        rows = list(zip(trials["family"], trials["params"], trials["score"], strict=True))
+        rows = list(zip(trials["family"], trials["params"], trials[value], strict=True))
     else:
         rows = list(trials)
         if any(not isinstance(r, Sequence) or len(r) != 3 for r in rows):
@@ -456,7 +474,26 @@ def _trial_columns(trials) -> tuple[list[str], list[dict], np.ndarray]:
         scores = np.asarray([s for _, _, s in rows], dtype=float)
     except (TypeError, ValueError) as exc:
         raise DataValidationError(f"trial scores must be numbers: {exc}") from exc
-    return [f for f, _, _ in rows], params, scores
+    return [f for f, _, _ in rows], params, scores, is_loss
+
+
+def default_path() -> Path:
+    """Where the shipped meta-learner is: ``metalearner/`` in the default knowledge base."""
+    from automl_meta.metadataset.knowledge_base import default_path as kb_path
+
+    return kb_path() / "metalearner"
+
+
+def _custom_spaces(knowledge_base) -> dict:
+    from automl_meta.metadataset.knowledge_base import custom_spaces
+
+    spaces = custom_spaces(knowledge_base)
+    unknown = set(knowledge_base.configurations["family"]) - set(FAMILIES) - set(spaces)
+    if unknown:
+        raise KnowledgeBaseError(
+            f"the knowledge base has configurations of families {sorted(unknown)} that are "
+            "neither built in nor imported with a search space (KnowledgeBase.from_frame)")
+    return spaces
 
 
 def _versions() -> dict[str, str]:

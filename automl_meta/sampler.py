@@ -1,0 +1,528 @@
+"""Warm-started Optuna studies: :class:`MetaLearnedSampler` and :func:`warm_start_study`.
+
+Parameter names: a configuration of a built-in model family is, in an Optuna trial,
+``family`` (categorical) plus ``<family>__<name>`` for each of its hyperparameters
+(:func:`trial_params`); objectives that use these names (as
+:class:`~automl_meta.estimators.AutoMetaClassifier` does) get the full benefit. A sampler
+meta-trained on past studies of any search space (:meth:`MetaLearnedSampler.from_studies`)
+uses those studies' own parameter names.
+
+Example
+-------
+>>> import optuna
+>>> from automl_meta import MetaLearnedSampler, warm_start_study
+>>> sampler = MetaLearnedSampler(X, y)  # doctest: +SKIP
+>>> study = optuna.create_study(sampler=sampler)  # doctest: +SKIP
+>>> study.optimize(objective, n_trials=50)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from automl_meta.exceptions import DataValidationError, InvalidParamsError, KnowledgeBaseError
+from automl_meta.spaces import (
+    FAMILIES,
+    from_unit,
+    get_family,
+    validate_params,
+    value_from_unit,
+)
+
+#: Prefix of the attributes this package writes on trials.
+ATTR = "automl_meta"
+_CONFIG_ATTR = f"{ATTR}:config"
+#: Choices a trial makes at most when other workers keep claiming the same configuration.
+_CLAIM_ATTEMPTS = 3
+
+
+def trial_params(family: str, params: Mapping) -> dict:
+    """A configuration as Optuna trial parameters: ``family`` and ``<family>__<name>``."""
+    return {"family": family, **{f"{family}__{k}": v for k, v in params.items()}}
+
+
+def config_from_params(params: Mapping) -> tuple[str, dict] | None:
+    """The (family, hyperparameters) of trial parameters written by :func:`trial_params`;
+    None when ``params`` has no known ``family``."""
+    family = params.get("family")
+    if family not in FAMILIES:
+        return None
+    prefix = f"{family}__"
+    return family, {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+class MetaLearnedSampler(BaseSampler):
+    """An Optuna sampler that starts where the meta-learner expects good models.
+
+    Trial ``n`` (``n < n_startup``) takes the ``n``-th configuration of the zero-shot
+    portfolio (:func:`~automl_meta.recommend.recommend`'s diverse top-k). Every later
+    trial adapts the meta-learner to the study's completed trials
+    (:meth:`MetaLearner.adapt`, a few gradient steps from the meta-learned weights) and
+    takes the candidate with the best upper confidence bound, ``mean + beta * std``,
+    among the knowledge base's design, a scrambled Sobol sample of every family's space
+    and perturbations of the best trials so far. With probability ``exploration`` a trial
+    instead takes a uniformly random configuration of the full space, so that no region
+    stays out of reach. Parameters the sampler does not know go to ``fallback``.
+
+    Several workers can share one study on an RDB storage: the portfolio is indexed by
+    trial number, each decision is written to the trial's system attributes
+    (``automl_meta:config``) and a configuration already in the study is not proposed
+    again.
+
+    Parameters
+    ----------
+    X, y : data of the study's dataset, or None
+        Embedded by its meta-features; needed for the built-in families unless
+        ``metafeatures`` is given.
+    task : {"classification", "regression"} or None
+        None: inferred from ``y``.
+    metafeatures : pandas.Series or None
+        Raw meta-features of the dataset, when already extracted.
+    learner : MetaLearner or None
+        None: the shipped one.
+    knowledge_base : KnowledgeBase or None
+        Where design configurations come from; None: the shipped one (built-in families).
+    families : sequence of str or None
+        Restrict to these families (the study's ``family`` choices).
+    n_startup : int, default 5
+        Trials taken from the zero-shot portfolio.
+    n_candidates : int, default 64
+        Random candidates per family per trial.
+    beta : float, default 1.0
+        Weight of the ensemble's standard deviation in the acquisition.
+    exploration : float, default 0.1
+        Probability of a uniformly random trial.
+    fallback : optuna.samplers.BaseSampler or None
+        For parameters outside the chosen configuration; None: ``TPESampler(seed=seed)``.
+    seed : int or None
+    """
+
+    def __init__(self, X=None, y=None, *, task: str | None = None,
+                 metafeatures: pd.Series | None = None, learner=None, knowledge_base=None,
+                 families: Sequence[str] | None = None, n_startup: int = 5,
+                 n_candidates: int = 64, beta: float = 1.0, exploration: float = 0.1,
+                 fallback: BaseSampler | None = None, seed: int | None = None) -> None:
+        for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise DataValidationError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+            raise DataValidationError(f"beta must be a finite number >= 0, got {beta!r}")
+        if not (isinstance(exploration, (int, float)) and 0 <= exploration <= 1):
+            raise DataValidationError(f"exploration must be within [0, 1], got {exploration!r}")
+        if fallback is not None and not isinstance(fallback, BaseSampler):
+            raise DataValidationError("fallback must be an optuna sampler, got "
+                                      f"{type(fallback).__name__}")
+        from automl_meta.recommend import shipped_learner
+
+        self._learner = learner if learner is not None else shipped_learner()
+        self._space = _space_of(self._learner, task, X, y, metafeatures, knowledge_base,
+                                families)
+        self._n_startup = int(n_startup)
+        self._n_candidates = int(n_candidates)
+        self._beta = float(beta)
+        self._exploration = float(exploration)
+        self._seed = np.random.SeedSequence(seed).entropy if seed is None else int(seed)
+        self._fallback = fallback if fallback is not None else optuna.samplers.TPESampler(
+            seed=seed)
+        self._lock = threading.Lock()
+        self._chosen: dict[int, dict] = {}
+        self._portfolio: list[dict] | None = None
+
+    @property
+    def learner(self):
+        """The meta-trained :class:`~automl_meta.metalearner.MetaLearner` this sampler
+        adapts to each study (shareable between samplers)."""
+        return self._learner
+
+    # -- learning from past studies -------------------------------------------------------
+
+    @classmethod
+    def from_studies(cls, storage, study_names: Sequence[str], *,
+                     metafeatures: pd.DataFrame | None = None, method: str = "reptile",
+                     steps: int | None = None, seed: int = 0,
+                     **kwargs) -> MetaLearnedSampler:
+        """A sampler meta-trained on past Optuna studies of any search space.
+
+        Each study is a task; its completed trials (value oriented by the study's
+        direction) teach the meta-learner which regions of the space do well across
+        tasks, so that a new study of a related task starts there.
+
+        Parameters
+        ----------
+        storage : str or optuna.storages.BaseStorage
+        study_names : sequence of str
+        metafeatures : DataFrame or None
+            Optional raw features of each study's task (indexed by study name); pass the
+            new task's as ``metafeatures=`` (a Series) in ``kwargs``.
+        method, steps, seed
+            Meta-training settings (:class:`~automl_meta.metalearner.MetaLearner`).
+        **kwargs
+            Passed to the constructor (``n_startup``, ``beta``, ...).
+        """
+        from automl_meta.metalearner import MetaLearner
+
+        knowledge_base = studies_knowledge_base(storage, study_names, metafeatures)
+        learner = MetaLearner(method, steps=steps, seed=seed).fit(knowledge_base)
+        kwargs.setdefault("seed", seed)
+        return cls(learner=learner, knowledge_base=knowledge_base, **kwargs)
+
+    # -- the sampler interface ------------------------------------------------------------
+
+    def reseed_rng(self) -> None:
+        self._fallback.reseed_rng()
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return {}
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution):
+        config = self._config_for(study, trial)
+        if param_name in config:
+            value = config[param_name]
+            try:
+                if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                    return value
+            except (ValueError, TypeError):
+                pass
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._fallback.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        with self._lock:
+            self._chosen.pop(trial._trial_id, None)
+        self._fallback.after_trial(study, trial, state, values)
+
+    # -- choosing a configuration -------------------------------------------------------------
+
+    def _config_for(self, study: optuna.Study, trial: FrozenTrial) -> dict:
+        with self._lock:
+            if trial._trial_id not in self._chosen:
+                if len(study.directions) != 1:
+                    raise DataValidationError(
+                        "MetaLearnedSampler supports single-objective studies only")
+                taken: set[str] = set()
+                for _ in range(_CLAIM_ATTEMPTS):
+                    choice = self._choose(study, trial, taken)
+                    study._storage.set_trial_system_attr(trial._trial_id, _CONFIG_ATTR, choice)
+                    if not _claimed_earlier(study, trial, choice["params"]):
+                        break
+                    taken.add(_key(choice["params"]))
+                self._chosen[trial._trial_id] = choice["params"]
+            return self._chosen[trial._trial_id]
+
+    def _choose(self, study: optuna.Study, trial: FrozenTrial, taken: set[str]) -> dict:
+        space = self._space
+        rng = np.random.default_rng([self._seed, trial.number, len(taken)])
+        past = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        seen = {_key(t.params) for t in past if t._trial_id != trial._trial_id and t.params}
+        seen |= {_key(t.system_attrs[_CONFIG_ATTR]["params"]) for t in past
+                 if t._trial_id != trial._trial_id and _CONFIG_ATTR in t.system_attrs}
+        seen |= taken
+        if trial.number < self._n_startup:
+            portfolio = self._zero_shot_portfolio()
+            if trial.number < len(portfolio) and _key(portfolio[trial.number]) not in seen:
+                return {"source": "portfolio", "params": portfolio[trial.number]}
+        if rng.random() < self._exploration:
+            return {"source": "exploration", "params": space.random(rng)}
+        sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+        observed = [(space.parse(t.params), sign * t.value) for t in past
+                    if t.state == TrialState.COMPLETE and t.value is not None
+                    and math.isfinite(t.value)]
+        observed = [(c, loss) for c, loss in observed if c is not None]
+        learner = space.adapt(self._learner, observed)
+        best = [c for c, _ in sorted(observed, key=lambda item: item[1])[:3]]
+        candidates = [c for c in space.candidates(self._n_candidates, best, rng)
+                      if _key(space.to_params(c)) not in seen]
+        if not candidates:
+            return {"source": "exploration", "params": space.random(rng)}
+        mean, std = space.predict(learner, candidates)
+        i = int(np.argmax(mean + self._beta * std))
+        return {"source": "surrogate", "params": space.to_params(candidates[i]),
+                "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
+
+    def _zero_shot_portfolio(self) -> list[dict]:
+        if self._portfolio is None:
+            self._portfolio = self._space.portfolio(self._learner, self._n_startup,
+                                                    int(self._seed) % (2**32))
+        return self._portfolio
+
+
+def warm_start_study(study: optuna.Study, X, y, n_configs: int = 10, *,
+                     recommendation=None, **recommend_kwargs) -> list[dict]:
+    """Enqueue the recommended configurations of a dataset into any Optuna study.
+
+    Each is enqueued as :func:`trial_params` with ``user_attrs`` ``automl_meta:source``
+    (``"warm_start"``), ``automl_meta:rank`` and ``automl_meta:predicted_score``;
+    configurations already in the study (run or enqueued) are skipped, so calling it
+    again, or from another worker, adds nothing twice.
+
+    Parameters
+    ----------
+    study : optuna.Study
+        In memory or on any storage (SQLite, PostgreSQL, ...).
+    X, y : the dataset
+    n_configs : int, default 10
+    recommendation : Recommendation or None
+        Use this one instead of calling :func:`~automl_meta.recommend.recommend`.
+    **recommend_kwargs
+        Passed to :func:`~automl_meta.recommend.recommend`.
+
+    Returns
+    -------
+    list of dict
+        The trial parameters enqueued now.
+    """
+    from automl_meta.recommend import recommend
+
+    if not isinstance(study, optuna.Study):
+        raise DataValidationError(f"study must be an optuna.Study, got {type(study).__name__}")
+    if recommendation is None:
+        recommendation = recommend(X, y, k=n_configs, **recommend_kwargs)
+    existing = {_key(t.params) for t in study.get_trials(deepcopy=False) if t.params}
+    existing |= {_key(t.system_attrs.get("fixed_params", {}))
+                 for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))}
+    added = []
+    for rank, (params, row) in enumerate(zip(recommendation.trial_params(),
+                                             recommendation.configurations.itertuples(),
+                                             strict=True), 1):
+        if _key(params) in existing:
+            continue
+        study.enqueue_trial(params, user_attrs={
+            f"{ATTR}:source": "warm_start", f"{ATTR}:rank": rank,
+            f"{ATTR}:predicted_score": float(row.predicted_score)}, skip_if_exists=True)
+        existing.add(_key(params))
+        added.append(params)
+    return added
+
+
+def studies_knowledge_base(storage, study_names: Sequence[str],
+                           metafeatures: pd.DataFrame | None = None):
+    """A knowledge base of one custom family from past studies' completed trials."""
+    from automl_meta.metadataset.knowledge_base import KnowledgeBase
+
+    if isinstance(study_names, str) or not len(study_names):
+        raise DataValidationError("study_names must be a non-empty list of study names")
+    rows, distributions = [], {}
+    for name in study_names:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError as exc:
+            raise KnowledgeBaseError(f"no study named {name!r} in {storage!r}") from exc
+        if len(study.directions) != 1:
+            raise DataValidationError(f"study {name!r} is multi-objective; only "
+                                      "single-objective studies can be learned from")
+        sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.value is None or not math.isfinite(t.value) or not t.params:
+                continue
+            rows.append({"task": name, "params": dict(t.params), "loss": sign * t.value})
+            for param, dist in t.distributions.items():
+                distributions[param] = _merge(distributions.get(param), dist)
+    if not rows:
+        raise KnowledgeBaseError(f"the studies {list(study_names)} have no completed trial")
+    return KnowledgeBase.from_frame(pd.DataFrame(rows), "task", "loss", "params",
+                                    metafeatures, maximize=False,
+                                    distributions=distributions)
+
+
+# ---------------------------------------------------------------------------------------
+# The two kinds of search space a sampler can work in
+
+
+class _FamilySpace:
+    """The built-in families, with the study's dataset embedded by its meta-features."""
+
+    def __init__(self, context):
+        self.context = context
+
+    def parse(self, params: Mapping):
+        return config_from_params(params)
+
+    def to_params(self, config) -> dict:
+        return trial_params(*config)
+
+    def random(self, rng: np.random.Generator) -> dict:
+        family = self.context.families[int(rng.integers(len(self.context.families)))]
+        dim = len(get_family(family).params(self.context.task))
+        return trial_params(family, from_unit(family, self.context.task, rng.random(dim)))
+
+    def portfolio(self, learner, n: int, seed: int) -> list[dict]:
+        from automl_meta.recommend import Context
+
+        context = Context(self.context.task, self.context.metafeatures, learner,
+                          self.context.knowledge_base, self.context.families)
+        return context.recommendation(max(n, 1), 0, seed).trial_params()[:n]
+
+    def candidates(self, n: int, best: list, rng: np.random.Generator) -> list:
+        from automl_meta.recommend import local_candidates
+
+        task, out = self.context.task, list(self._base())
+        for family in self.context.families:
+            dim = len(get_family(family).params(task))
+            out += [(family, from_unit(family, task, u)) for u in rng.random((n, dim))]
+        for family, params in best:
+            out += [(family, p) for p in local_candidates(family, task, params, 16, rng)]
+        return out
+
+    def _base(self) -> list:
+        if not hasattr(self, "_design"):
+            self._design = self.context.candidates(0, 0)
+        return self._design
+
+    def adapt(self, learner, observed: list):
+        usable = []
+        for (family, params), loss in observed:
+            if family not in learner.families_:
+                continue
+            try:  # a user's objective may use our names with other ranges
+                params = validate_params(family, self.context.task, params)
+            except InvalidParamsError:
+                continue
+            usable.append((family, params, loss))
+        if len({loss for *_, loss in usable}) < 2:
+            return learner
+        trials = pd.DataFrame(usable, columns=["family", "params", "loss"])
+        return learner.adapt(self.context.metafeatures, trials, task=self.context.task)
+
+    def predict(self, learner, candidates: list):
+        return self.context.predict(candidates, learner)
+
+
+class _CustomSpace:
+    """A custom search space learned from past studies; trial parameters are its own."""
+
+    def __init__(self, learner, family: str, metafeatures: pd.Series, knowledge_base):
+        self.family = family
+        self.space = learner.custom_spaces_[family]
+        self.metafeatures = metafeatures
+        self.design = []
+        if knowledge_base is not None:
+            rows = knowledge_base.configurations
+            self.design = [json.loads(p) for p in rows.loc[rows["family"] == family, "params"]]
+
+    def parse(self, params: Mapping):
+        return {k: v for k, v in params.items() if k in self.space} or None
+
+    def to_params(self, config) -> dict:
+        return dict(config)
+
+    def random(self, rng: np.random.Generator) -> dict:
+        return self._from_unit(rng.random(len(self.space)))
+
+    def _from_unit(self, u: np.ndarray) -> dict:
+        return {name: value_from_unit(self.space[name], x)
+                for name, x in zip(sorted(self.space), u, strict=True)}
+
+    def _to_unit(self, config: Mapping) -> np.ndarray:
+        from automl_meta.spaces import unit_coordinate
+
+        out = []
+        for name in sorted(self.space):
+            dist = self.space[name]
+            try:
+                out.append(unit_coordinate(dist, config[name]))
+            except (KeyError, ValueError, TypeError):
+                out.append(0.5)
+        return np.asarray(out)
+
+    def portfolio(self, learner, n: int, seed: int) -> list[dict]:
+        from automl_meta.metalearner._encoding import encode_custom
+        from automl_meta.recommend import diverse_top
+
+        rng = np.random.default_rng(seed)
+        candidates = self.candidates(256, [], rng)
+        mean, _ = self.predict(learner, candidates)
+        picks = diverse_top([(self.family, c) for c in candidates], mean, n,
+                            lambda _, params: encode_custom(self.space, params))
+        return [candidates[i] for i in picks]
+
+    def candidates(self, n: int, best: list, rng: np.random.Generator) -> list:
+        out = [dict(c) for c in self.design]
+        out += [self.random(rng) for _ in range(n)]
+        for config in best:
+            centre = self._to_unit(config)
+            out += [self._from_unit(np.clip(centre + rng.normal(0, 0.1, centre.shape), 0,
+                                            1 - 1e-9)) for _ in range(16)]
+        return out
+
+    def adapt(self, learner, observed: list):
+        if len({loss for _, loss in observed}) < 2:
+            return learner
+        trials = pd.DataFrame({"family": self.family, "params": [c for c, _ in observed],
+                               "loss": [loss for _, loss in observed]})
+        return learner.adapt(self.metafeatures, trials, task="classification")
+
+    def predict(self, learner, candidates: list):
+        return learner.predict(self.metafeatures, self.family, candidates,
+                               task="classification")
+
+
+def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):
+    if learner.custom_spaces_:
+        if len(learner.custom_spaces_) != 1:
+            raise KnowledgeBaseError("a sampler works in one custom search space; this "
+                                     f"learner knows {sorted(learner.custom_spaces_)}")
+        family = next(iter(learner.custom_spaces_))
+        features = metafeatures if metafeatures is not None else pd.Series(dtype=float)
+        return _CustomSpace(learner, family, features, knowledge_base)
+    from automl_meta.data import make_dataset
+    from automl_meta.recommend import Context
+
+    if metafeatures is None:
+        if X is None or y is None:
+            raise DataValidationError("MetaLearnedSampler needs the dataset (X and y) or its "
+                                      "metafeatures to embed it")
+        from automl_meta.metafeatures import MetaFeatureExtractor
+
+        dataset = make_dataset(X, y, task=task)
+        task = dataset.task
+        metafeatures = MetaFeatureExtractor().extract(dataset.X, dataset.y, task=task)
+    elif task is None:
+        if y is None:
+            raise DataValidationError("pass task= (or y) along with metafeatures")
+        task = make_dataset(pd.DataFrame({"x": np.zeros(len(y))}), y).task
+    return _FamilySpace(Context.create(task, metafeatures, learner, knowledge_base, families))
+
+
+def _merge(old: BaseDistribution | None, new: BaseDistribution) -> BaseDistribution:
+    """One distribution covering a parameter seen with ``old`` and ``new``."""
+    if old is None or old == new:
+        return new
+    if isinstance(old, CategoricalDistribution) or isinstance(new, CategoricalDistribution):
+        if isinstance(old, CategoricalDistribution) and isinstance(new, CategoricalDistribution):
+            return CategoricalDistribution([*old.choices,
+                                            *(c for c in new.choices if c not in old.choices)])
+        return old
+    if type(old) is not type(new) or old.log != new.log:
+        return old
+    return type(old)(min(old.low, new.low), max(old.high, new.high), log=old.log)
+
+
+def _claimed_earlier(study: optuna.Study, trial: FrozenTrial, params: Mapping) -> bool:
+    """Whether a lower-numbered trial (another worker's, chosen at the same moment) has
+    claimed the same configuration; the lower number keeps it."""
+    key = _key(params)
+    return any(t.number < trial.number and _CONFIG_ATTR in t.system_attrs
+               and _key(t.system_attrs[_CONFIG_ATTR]["params"]) == key
+               for t in study._storage.get_all_trials(study._study_id, deepcopy=False))
+
+
+def _key(params: Mapping) -> str:
+    return json.dumps({k: (v.item() if isinstance(v, np.generic) else v)
+                       for k, v in params.items()}, sort_keys=True, default=str)

@@ -1,0 +1,73 @@
+"""A synthetic family of related classification tasks, for meta-learning tests.
+
+Each task has a latent vector; the best value of a configuration's first unit coordinate
+and the better of two families depend on it, and its meta-features reveal it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from automl_meta.metadataset.knowledge_base import KnowledgeBase
+from automl_meta.spaces import from_unit, get_family
+
+FAMILIES = ("lightgbm", "knn")
+N_CONFIGS = 24
+TASK = "classification"
+
+
+def configs(seed: int = 0) -> dict[str, list[tuple[dict, np.ndarray]]]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for family in FAMILIES:
+        n = len(get_family(family).params(TASK))
+        units = rng.random((N_CONFIGS, n))
+        out[family] = [(from_unit(family, TASK, u), u) for u in units]
+    return out
+
+
+def auc(latent: np.ndarray, family: str, unit: np.ndarray) -> float:
+    """A smooth response: the best first hyperparameter and the better family both
+    depend on the task's latent vector."""
+    optimum = 1 / (1 + np.exp(-2 * latent[0]))
+    family_bonus = latent[1] if family == "lightgbm" else -latent[1]
+    return float(0.75 + 0.1 * (0.5 * family_bonus - 2 * (unit[0] - optimum) ** 2
+                               - 0.3 * unit[1]))
+
+
+def metafeatures_of(latent: np.ndarray) -> dict:
+    return {"mf_a": latent[0], "mf_b": latent[1], "mf_c": latent[0] * latent[1],
+            "mf_noise": 0.0}
+
+
+def synthetic_kb(n_tasks: int = 40, seed: int = 0) -> KnowledgeBase:
+    rng = np.random.default_rng(seed)
+    designs = configs()
+    datasets, metafeatures, evaluations = [], [], []
+    for t in range(n_tasks):
+        name = f"task{t:03d}"
+        latent = rng.normal(size=2)
+        datasets.append({"name": name, "task": TASK, "n_rows": 500, "n_features": 10})
+        metafeatures.append({"dataset": name, **metafeatures_of(latent)})
+        for family in FAMILIES:
+            for config_id, (_, unit) in enumerate(designs[family]):
+                evaluations.append({"dataset": name, "family": family, "config_id": config_id,
+                                    "fold": 0, "status": "ok",
+                                    "roc_auc": auc(latent, family, unit), "rmse": np.nan,
+                                    "fit_seconds": 0.1})
+    configurations = pd.DataFrame([
+        {"family": f, "task": TASK, "config_id": i, "params": json.dumps(p), "origin": "test"}
+        for f in FAMILIES for i, (p, _) in enumerate(designs[f])])
+    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures), configurations,
+                         pd.DataFrame(evaluations))
+
+
+def new_task(latent) -> tuple[pd.Series, list[str], list[dict], np.ndarray]:
+    designs = configs()
+    families = [f for f in FAMILIES for _ in designs[f]]
+    params = [p for f in FAMILIES for p, _ in designs[f]]
+    aucs = np.array([auc(np.asarray(latent), f, u) for f in FAMILIES for _, u in designs[f]])
+    return pd.Series(metafeatures_of(np.asarray(latent))), families, params, aucs

@@ -1,0 +1,139 @@
+"""recommend(), Recommendation and the ``recommend`` command, on a synthetic knowledge base."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import mixed_frame, mixed_target
+from optuna.distributions import CategoricalDistribution
+from synthetic import FAMILIES, TASK, auc, metafeatures_of
+from synthetic import configs as designs
+
+from automl_meta.cli import EXIT_OK, EXIT_USAGE, main
+from automl_meta.exceptions import DataValidationError, KnowledgeBaseError, UnknownFamilyError
+from automl_meta.recommend import MIN_DISTANCE, recommend
+from automl_meta.spaces import encode, get_family, to_unit, validate_params
+
+LATENT = np.array([1.0, 1.2])  # lightgbm is the better family, a high first coordinate
+
+
+@pytest.fixture(scope="module")
+def kb(meta_trained):
+    return meta_trained[0]
+
+
+@pytest.fixture(scope="module")
+def learner(meta_trained):
+    return meta_trained[1]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X = mixed_frame(60)
+    return X, mixed_target(X, TASK)
+
+
+@pytest.fixture(scope="module")
+def rec(kb, learner, data):
+    X, y = data
+    return recommend(X, y, k=6, metafeatures=pd.Series(metafeatures_of(LATENT)),
+                     learner=learner, knowledge_base=kb)
+
+
+def test_families_ranked_by_what_the_task_favours(rec):
+    assert list(rec.families["family"]) == ["lightgbm", "knn"]
+    assert rec.families["predicted_score"].is_monotonic_decreasing
+    assert (rec.families["uncertainty"] > 0).all()
+
+
+def test_top_configurations_are_good_valid_and_diverse(rec):
+    configs = rec.configurations
+    assert len(configs) == 6 and configs["predicted_score"].is_monotonic_decreasing
+    true = [auc(LATENT, f, to_unit(f, TASK, p)) for f, p in zip(configs["family"],
+                                                               configs["params"], strict=True)]
+    best = configs["family"] == "lightgbm"
+    design = [auc(LATENT, "lightgbm", u) for _, u in designs()["lightgbm"]]
+    assert np.mean(np.asarray(true)[best]) > np.quantile(design, 0.75)  # random picks: 0.74
+    for family, params in zip(configs["family"], configs["params"], strict=True):
+        validate_params(family, TASK, params)
+    for family in FAMILIES:
+        vectors = [encode(family, TASK, p) for f, p in zip(configs["family"],
+                                                           configs["params"], strict=True)
+                   if f == family]
+        for i in range(len(vectors)):
+            for j in range(i):
+                assert np.sqrt(np.mean((vectors[i] - vectors[j]) ** 2)) >= MIN_DISTANCE
+    assert set(configs["family"]) == set(FAMILIES)  # the cap gives knn places too
+
+
+def test_priors_narrow_within_the_full_space(rec):
+    for family in FAMILIES:
+        names = {p.name for p in get_family(family).params(TASK)}
+        assert set(rec.priors[family]) <= names
+        for prior in rec.priors[family].values():
+            if isinstance(prior.full, CategoricalDistribution):
+                assert set(prior.distribution.choices) <= set(prior.full.choices)
+            else:
+                assert prior.full.low <= prior.distribution.low <= prior.distribution.high
+                assert prior.distribution.high <= prior.full.high
+            assert prior.distribution._contains(prior.distribution.to_internal_repr(prior.best))
+    narrowed = [p for f in FAMILIES for p in rec.priors[f].values()
+                if not isinstance(p.full, CategoricalDistribution)
+                and (p.distribution.low, p.distribution.high) != (p.full.low, p.full.high)]
+    assert narrowed, "no prior is narrower than its space"
+
+
+def test_explanation_names_neighbours_of_the_same_task(rec, kb):
+    assert len(rec.neighbours) == 5
+    assert set(rec.neighbours["dataset"]) <= set(kb.datasets["name"])
+    assert rec.neighbours["distance"].is_monotonic_increasing
+    assert "lightgbm ranks first" in rec.explanation
+    for name in rec.neighbours["dataset"]:
+        assert name in rec.explanation
+
+
+def test_to_dict_is_json_and_trial_params_use_the_study_names(rec):
+    payload = json.loads(json.dumps(rec.to_dict()))
+    assert payload["task"] == TASK and len(payload["configurations"]) == 6
+    first = rec.trial_params()[0]
+    family = first["family"]
+    assert all(k == "family" or k.startswith(f"{family}__") for k in first)
+    assert str(rec).startswith("Recommendation for a classification dataset")
+
+
+def test_bad_arguments_are_named(kb, learner, data):
+    X, y = data
+    features = pd.Series(metafeatures_of(LATENT))
+    with pytest.raises(DataValidationError, match="k must be a positive integer"):
+        recommend(X, y, k=0, metafeatures=features, learner=learner, knowledge_base=kb)
+    with pytest.raises(UnknownFamilyError, match="known families"):
+        recommend(X, y, families=["xgboost"], metafeatures=features, learner=learner,
+                  knowledge_base=kb)
+    with pytest.raises(KnowledgeBaseError, match="not trained on"):
+        recommend(X, y, families=["svm"], metafeatures=features, learner=learner,
+                  knowledge_base=kb)
+    with pytest.raises(DataValidationError, match="metafeatures must be a pandas Series"):
+        recommend(X, y, metafeatures=[1.0], learner=learner, knowledge_base=kb)
+    with pytest.raises(DataValidationError):
+        recommend(X, y[:10], metafeatures=features, learner=learner, knowledge_base=kb)
+
+
+def test_recommend_command(kb, learner, data, tmp_path, capsys):
+    folder = kb.save(tmp_path / "kb")
+    learner.save(folder / "metalearner")
+    X, y = data
+    X.assign(target=y).to_csv(tmp_path / "data.csv", index=False)
+    code = main(["recommend", str(tmp_path / "data.csv"), "--target", "target",
+                 "--knowledge-base", str(folder), "-k", "3", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK and len(out["configurations"]) == 3
+    assert {f["family"] for f in out["families"]} == set(FAMILIES)
+    assert main(["recommend", str(tmp_path / "data.csv"), "--target", "nope",
+                 "--knowledge-base", str(folder)]) == EXIT_USAGE
+    assert "nope" in capsys.readouterr().err
+    assert main(["recommend", str(tmp_path / "data.csv"), "--target", "target",
+                 "--knowledge-base", str(tmp_path / "missing")]) == EXIT_USAGE
+    assert "no knowledge base" in capsys.readouterr().err

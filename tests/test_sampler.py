@@ -1,0 +1,340 @@
+"""MetaLearnedSampler, warm_start_study, from_studies and KnowledgeBase.from_frame."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from conftest import mixed_frame, mixed_target
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from synthetic import FAMILIES, TASK, auc, metafeatures_of
+
+from automl_meta.cli import EXIT_OK, main
+from automl_meta.estimators import AutoMetaClassifier
+from automl_meta.exceptions import DataValidationError, InvalidParamsError
+from automl_meta.metadataset.knowledge_base import CUSTOM_FAMILY, KnowledgeBase, custom_spaces
+from automl_meta.metalearner import MetaLearner
+from automl_meta.sampler import (
+    MetaLearnedSampler,
+    config_from_params,
+    trial_params,
+    warm_start_study,
+)
+from automl_meta.spaces import FAMILIES as ALL_FAMILIES
+from automl_meta.spaces import default_params, suggest, to_unit, validate_params
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+#: Tasks the synthetic meta-learner did not train on (its tasks' latents are N(0, 1)).
+HELD_OUT = [(1.2, -0.8), (-1.0, 1.1), (0.3, 0.9), (-0.5, -1.3), (0.8, 0.4), (-1.5, -0.2)]
+CONFIG = "automl_meta:config"
+
+
+def objective_for(latent, extra: bool = False, families=FAMILIES):
+    latent = np.asarray(latent)
+
+    def objective(trial: optuna.Trial) -> float:
+        family = trial.suggest_categorical("family", list(families))
+        params = suggest(trial, family, TASK, prefix=f"{family}__")
+        value = auc(latent, family, to_unit(family, TASK, params))
+        if extra:  # a parameter the sampler does not know
+            value -= 1e-3 * trial.suggest_float("extra", 0.0, 1.0)
+        return value
+
+    return objective
+
+
+def best_possible(latent) -> float:
+    return 0.75 + 0.05 * abs(latent[1])
+
+
+def sampler_for(meta_trained, latent, **kwargs) -> MetaLearnedSampler:
+    kb, learner = meta_trained
+    return MetaLearnedSampler(metafeatures=pd.Series(metafeatures_of(np.asarray(latent))),
+                              task=TASK, learner=learner, knowledge_base=kb, **kwargs)
+
+
+def sources(study: optuna.Study) -> list[str]:
+    return [t.system_attrs[CONFIG]["source"] for t in study.trials]
+
+
+def test_trial_params_round_trip():
+    for family in ALL_FAMILIES:
+        params = default_params(family, "classification")
+        assert config_from_params(trial_params(family, params)) == (family, params)
+    assert config_from_params({"x": 1.0}) is None
+    assert config_from_params({"family": "xgboost", "xgboost__depth": 3}) is None
+
+
+def test_portfolio_first_then_the_adapted_surrogate(meta_trained):
+    study = optuna.create_study(direction="maximize",
+                                sampler=sampler_for(meta_trained, HELD_OUT[0], seed=0))
+    study.optimize(objective_for(HELD_OUT[0]), n_trials=12)
+    got = sources(study)
+    assert got[:5] == ["portfolio"] * 5
+    assert set(got[5:]) <= {"surrogate", "exploration"} and got[5:].count("surrogate") >= 5
+    for t in study.trials:
+        family, params = config_from_params(t.params)
+        validate_params(family, TASK, params)
+        if t.system_attrs[CONFIG]["source"] == "surrogate":
+            assert np.isfinite(t.system_attrs[CONFIG]["predicted_score"])
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 12
+
+
+def test_beats_random_search_on_held_out_tasks(meta_trained):
+    regret = {"meta": [], "random": []}
+    for latent in HELD_OUT:
+        for seed in (0, 1):
+            for name in regret:
+                sampler = (sampler_for(meta_trained, latent, seed=seed) if name == "meta"
+                           else optuna.samplers.RandomSampler(seed=seed))
+                study = optuna.create_study(direction="maximize", sampler=sampler)
+                study.optimize(objective_for(latent), n_trials=10)
+                regret[name].append(best_possible(latent) - study.best_value)
+    meta, random = np.asarray(regret["meta"]), np.asarray(regret["random"])
+    assert meta.mean() < 0.5 * random.mean()
+    assert np.mean(meta < random) > 0.5
+
+
+def test_unknown_parameters_go_to_the_fallback(meta_trained):
+    fallback = optuna.samplers.RandomSampler(seed=3)
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(
+        meta_trained, HELD_OUT[1], fallback=fallback, seed=0))
+    study.optimize(objective_for(HELD_OUT[1], extra=True), n_trials=8)
+    extras = [t.params["extra"] for t in study.trials]
+    assert all(0.0 <= e <= 1.0 for e in extras) and len(set(extras)) == 8
+    assert "extra" not in study.trials[0].system_attrs[CONFIG]["params"]
+
+
+def test_exploration_and_no_portfolio(meta_trained):
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(
+        meta_trained, HELD_OUT[2], n_startup=0, exploration=1.0, seed=0))
+    study.optimize(objective_for(HELD_OUT[2]), n_trials=6)
+    assert sources(study) == ["exploration"] * 6
+
+
+def test_families_restrict_the_choices(meta_trained):
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(
+        meta_trained, HELD_OUT[3], families=["knn"], seed=0))
+    study.optimize(objective_for(HELD_OUT[3], families=["knn"]), n_trials=7)
+    assert {t.params["family"] for t in study.trials} == {"knn"}
+
+
+def test_bad_sampler_arguments_are_named(meta_trained):
+    kb, learner = meta_trained
+    features = pd.Series(metafeatures_of(np.zeros(2)))
+    for kwargs, match in [({"n_startup": -1}, "n_startup"), ({"beta": float("nan")}, "beta"),
+                          ({"exploration": 2.0}, "exploration"),
+                          ({"n_candidates": 0}, "n_candidates"),
+                          ({"fallback": "tpe"}, "fallback")]:
+        with pytest.raises(DataValidationError, match=match):
+            MetaLearnedSampler(metafeatures=features, task=TASK, learner=learner,
+                               knowledge_base=kb, **kwargs)
+    with pytest.raises(DataValidationError, match="needs the dataset"):
+        MetaLearnedSampler(task=TASK, learner=learner, knowledge_base=kb)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler_for(
+        meta_trained, HELD_OUT[0]))
+    with pytest.raises(DataValidationError, match="single-objective"):
+        study.optimize(lambda t: (t.suggest_categorical("family", FAMILIES) and 0.0, 0.0),
+                       n_trials=1, catch=())
+
+
+# ---------------------------------------------------------------------------------------
+# Several workers on one study
+
+
+def test_two_workers_on_one_sqlite_study_never_repeat_a_configuration(meta_trained,
+                                                                       tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    optuna.create_study(study_name="shared", storage=storage, direction="maximize")
+    errors = []
+
+    def worker(seed: int) -> None:
+        try:  # each worker has its own sampler, as separate processes would
+            study = optuna.load_study(study_name="shared", storage=storage,
+                                      sampler=sampler_for(meta_trained, HELD_OUT[4], seed=seed))
+            study.optimize(objective_for(HELD_OUT[4]), n_trials=6)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    assert len(trials) == 12 and all(t.state.name == "COMPLETE" for t in trials)
+    keys = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(set(keys)) == 12
+    assert sorted(sources(optuna.load_study(study_name="shared", storage=storage))).count(
+        "portfolio") == 5
+
+
+# ---------------------------------------------------------------------------------------
+# warm_start_study
+
+
+def test_warm_start_study_enqueues_once_with_attributes(meta_trained, tmp_path):
+    kb, learner = meta_trained
+    X = mixed_frame(60)
+    y = mixed_target(X, TASK)
+    features = pd.Series(metafeatures_of(np.asarray(HELD_OUT[1])))
+    storage = f"sqlite:///{tmp_path / 'warm.db'}"
+    study = optuna.create_study(study_name="warm", storage=storage, direction="maximize")
+    kwargs = {"metafeatures": features, "learner": learner, "knowledge_base": kb}
+    added = warm_start_study(study, X, y, n_configs=4, **kwargs)
+    assert len(added) == 4
+    again = optuna.load_study(study_name="warm", storage=storage)
+    assert warm_start_study(again, X, y, n_configs=4, **kwargs) == []
+    waiting = again.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 4
+    assert [t.user_attrs["automl_meta:rank"] for t in waiting] == [1, 2, 3, 4]
+    assert {t.user_attrs["automl_meta:source"] for t in waiting} == {"warm_start"}
+    scores = [t.user_attrs["automl_meta:predicted_score"] for t in waiting]
+    assert scores == sorted(scores, reverse=True)
+    again.optimize(objective_for(HELD_OUT[1]), n_trials=4)
+    assert [t.params for t in again.trials] == added
+    # Run trials count as present too: a larger request adds only new configurations.
+    more = warm_start_study(again, X, y, n_configs=6, **kwargs)
+    assert len(more) == 2 and not any(p in added for p in more)
+    with pytest.raises(DataValidationError, match="optuna.Study"):
+        warm_start_study("warm", X, y, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Learning from the user's own studies (a custom search space)
+
+
+def custom_objective(shift: float):
+    """A related family of tasks in a space of our own: the best x moves with the task."""
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 1e-3, 10.0, log=True)
+        depth = trial.suggest_int("depth", 1, 12)
+        kind = trial.suggest_categorical("kind", ["a", "b", "c"])
+        return ((np.log10(x) - shift) ** 2 + 0.02 * (depth - 8) ** 2
+                + {"a": 0.3, "b": 0.0, "c": 0.6}[kind])
+
+    return objective
+
+
+@pytest.fixture(scope="module")
+def past_studies():
+    """Eight past studies of related tasks, 40 random trials each (in memory: fast)."""
+    storage = optuna.storages.InMemoryStorage()
+    rng = np.random.default_rng(0)
+    names = []
+    for i in range(8):
+        study = optuna.create_study(study_name=f"past{i}", storage=storage,
+                                    sampler=optuna.samplers.RandomSampler(seed=i))
+        study.optimize(custom_objective(-1 + 0.3 * rng.normal()), n_trials=40)
+        names.append(study.study_name)
+    return storage, names
+
+
+def test_from_studies_beats_tpe_on_new_related_tasks(past_studies):
+    storage, names = past_studies
+    learned = MetaLearnedSampler.from_studies(storage, names, steps=150, seed=0)
+    best = {"from_studies": [], "tpe": []}
+    for shift in (-0.8, -1.3, -0.5):  # optima the past studies did not have
+        for seed in range(3):
+            samplers = {"from_studies": MetaLearnedSampler(learner=learned.learner, seed=seed),
+                        "tpe": optuna.samplers.TPESampler(seed=seed)}
+            for name, sampler in samplers.items():
+                study = optuna.create_study(sampler=sampler)
+                study.optimize(custom_objective(shift), n_trials=15)
+                best[name].append(study.best_value)
+    ours, tpe = (np.asarray(best[k]).reshape(3, 3).mean(axis=1) for k in ("from_studies", "tpe"))
+    assert ours.mean() < 0.5 * tpe.mean()
+    assert (ours < tpe).sum() >= 2
+
+
+def test_train_from_studies_command(tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'past.db'}"
+    names = [f"past{i}" for i in range(3)]
+    for i, name in enumerate(names):
+        study = optuna.create_study(study_name=name, storage=storage,
+                                    sampler=optuna.samplers.RandomSampler(seed=i))
+        study.optimize(custom_objective(-1.0), n_trials=6)
+    out = tmp_path / "learner"
+    code = main(["train", "--from-studies", *names, "--storage", storage, "--steps", "5",
+                 "--members", "2", "--out", str(out), "--quiet"])
+    assert code == EXIT_OK and "trained on 3 datasets" in capsys.readouterr().out
+    learner = MetaLearner.load(out)
+    assert set(learner.custom_spaces_[CUSTOM_FAMILY]) == {"x", "depth", "kind"}
+    assert main(["train", "--from-studies", "nope", "--storage", storage, "--out",
+                 str(out)]) != EXIT_OK
+    assert "no study named 'nope'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------
+# KnowledgeBase.from_frame
+
+
+def test_from_frame_custom_space_is_inferred():
+    frame = pd.DataFrame({"task": ["t1"] * 3 + ["t2"] * 3,
+                          "lr": [1e-4, 1e-2, 1e-1, 3e-4, 3e-3, 0.3],
+                          "layers": [1, 2, 3, 1, 2, 4],
+                          "act": ["relu", "tanh", "relu", "gelu", "relu", "tanh"],
+                          "acc": [0.7, 0.8, np.nan, 0.6, 0.75, 0.72]})
+    kb = KnowledgeBase.from_frame(frame, "task", "acc", ["lr", "layers", "act"])
+    space = custom_spaces(kb)[CUSTOM_FAMILY]
+    assert space["lr"] == FloatDistribution(1e-4, 0.3, log=True)
+    assert space["layers"] == IntDistribution(1, 4)
+    assert space["act"] == CategoricalDistribution(["gelu", "relu", "tanh"])
+    scores = kb.scores()
+    assert len(scores) == 6 and (scores["status"] == "failed").sum() == 1
+    # Higher accuracy is a lower loss.
+    t1 = scores[(scores["dataset"] == "t1") & (scores["status"] == "ok")]
+    assert list(t1.sort_values("loss")["score"]) == [0.8, 0.7]
+
+
+def test_from_frame_built_in_family_and_bad_input():
+    params = default_params("knn", TASK)
+    frame = pd.DataFrame({"dataset": ["d1", "d1", "d2"], "family": ["knn"] * 3,
+                          "params": [params, {**params, "n_neighbors": 3}, params],
+                          "auc": [0.8, 0.7, 0.9]})
+    kb = KnowledgeBase.from_frame(frame, "dataset", "auc", "params", family_column="family",
+                                  metric="roc_auc")
+    assert set(kb.configurations["family"]) == {"knn"}
+    assert kb.evaluations["roc_auc"].notna().all()
+    with pytest.raises(DataValidationError, match="nope"):
+        KnowledgeBase.from_frame(frame, "dataset", "nope", "params")
+    with pytest.raises(DataValidationError, match="non-empty DataFrame"):
+        KnowledgeBase.from_frame(frame.iloc[:0], "dataset", "auc", "params")
+    bad = frame.assign(params=[{**params, "n_neighbors": -4}] * 3)
+    with pytest.raises(InvalidParamsError, match="n_neighbors=-4 is outside"):
+        KnowledgeBase.from_frame(bad, "dataset", "auc", "params", family_column="family")
+
+
+def test_from_frame_distributions_override_inference():
+    frame = pd.DataFrame({"task": ["a", "a", "b", "b"], "p": [0.1, 0.2, 0.3, 0.4],
+                          "score": [1.0, 2.0, 3.0, 1.5]})
+    dists = {"p": FloatDistribution(0.0, 1.0)}
+    kb = KnowledgeBase.from_frame(frame, "task", "score", ["p"], maximize=False,
+                                  distributions=dists)
+    learner = MetaLearner(steps=2, n_members=1, hidden_size=8, device="cpu").fit(kb)
+    assert learner.custom_spaces_[CUSTOM_FAMILY]["p"] == dists["p"]
+
+
+# ---------------------------------------------------------------------------------------
+# The estimator's meta-learned search
+
+
+def test_estimator_warm_starts_from_a_knowledge_base_folder(meta_trained, tmp_path):
+    kb, learner = meta_trained
+    folder = kb.save(tmp_path / "kb")
+    learner.save(folder / "metalearner")
+    X = mixed_frame(80)
+    y = mixed_target(X, TASK)
+    model = AutoMetaClassifier(n_trials=6, time_budget=None, cv=2, families=list(FAMILIES),
+                               knowledge_base=str(folder), random_state=0).fit(X, y)
+    assert model.metafeatures_ is not None and len(model.metafeatures_) > 100
+    got = [t.system_attrs[CONFIG]["source"] for t in model.study_.trials]
+    assert got[:5] == ["portfolio"] * 5
+    assert not any(t.user_attrs.get("source") == "default" for t in model.study_.trials)
+    assert model.score(X, y) > 0.7
