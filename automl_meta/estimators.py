@@ -196,7 +196,7 @@ class _AutoMetaSearch(BaseEstimator):
         from automl_meta.metadataset.knowledge_base import KnowledgeBase
         from automl_meta.metafeatures import MetaFeatureExtractor
         from automl_meta.metalearner import MetaLearner
-        from automl_meta.recommend import shipped_learner
+        from automl_meta.recommendation import shipped_learner
 
         if self.knowledge_base is None:
             kb, learner = KnowledgeBase.load(), shipped_learner()

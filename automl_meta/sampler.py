@@ -66,7 +66,7 @@ class MetaLearnedSampler(BaseSampler):
     """An Optuna sampler that starts where the meta-learner expects good models.
 
     Trial ``n`` (``n < n_startup``) takes the ``n``-th configuration of the zero-shot
-    portfolio (:func:`~automl_meta.recommend.recommend`'s diverse top-k). Every later
+    portfolio (:func:`~automl_meta.recommendation.recommend`'s diverse top-k). Every later
     trial adapts the meta-learner to the study's completed trials
     (:meth:`MetaLearner.adapt`, a few gradient steps from the meta-learned weights) and
     takes the candidate with the best upper confidence bound, ``mean + beta * std``,
@@ -123,7 +123,7 @@ class MetaLearnedSampler(BaseSampler):
         if fallback is not None and not isinstance(fallback, BaseSampler):
             raise DataValidationError("fallback must be an optuna sampler, got "
                                       f"{type(fallback).__name__}")
-        from automl_meta.recommend import shipped_learner
+        from automl_meta.recommendation import shipped_learner
 
         self._learner = learner if learner is not None else shipped_learner()
         self._space = _space_of(self._learner, task, X, y, metafeatures, knowledge_base,
@@ -279,16 +279,16 @@ def warm_start_study(study: optuna.Study, X, y, n_configs: int = 10, *,
     X, y : the dataset
     n_configs : int, default 10
     recommendation : Recommendation or None
-        Use this one instead of calling :func:`~automl_meta.recommend.recommend`.
+        Use this one instead of calling :func:`~automl_meta.recommendation.recommend`.
     **recommend_kwargs
-        Passed to :func:`~automl_meta.recommend.recommend`.
+        Passed to :func:`~automl_meta.recommendation.recommend`.
 
     Returns
     -------
     list of dict
         The trial parameters enqueued now.
     """
-    from automl_meta.recommend import recommend
+    from automl_meta.recommendation import recommend
 
     if not isinstance(study, optuna.Study):
         raise DataValidationError(f"study must be an optuna.Study, got {type(study).__name__}")
@@ -363,14 +363,14 @@ class _FamilySpace:
         return trial_params(family, from_unit(family, self.context.task, rng.random(dim)))
 
     def portfolio(self, learner, n: int, seed: int) -> list[dict]:
-        from automl_meta.recommend import Context
+        from automl_meta.recommendation import Context
 
         context = Context(self.context.task, self.context.metafeatures, learner,
                           self.context.knowledge_base, self.context.families)
         return context.recommendation(max(n, 1), 0, seed).trial_params()[:n]
 
     def candidates(self, n: int, best: list, rng: np.random.Generator) -> list:
-        from automl_meta.recommend import local_candidates
+        from automl_meta.recommendation import local_candidates
 
         task, out = self.context.task, list(self._base())
         for family in self.context.families:
@@ -443,7 +443,7 @@ class _CustomSpace:
 
     def portfolio(self, learner, n: int, seed: int) -> list[dict]:
         from automl_meta.metalearner._encoding import encode_custom
-        from automl_meta.recommend import diverse_top
+        from automl_meta.recommendation import diverse_top
 
         rng = np.random.default_rng(seed)
         candidates = self.candidates(256, [], rng)
@@ -482,7 +482,7 @@ def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):
         features = metafeatures if metafeatures is not None else pd.Series(dtype=float)
         return _CustomSpace(learner, family, features, knowledge_base)
     from automl_meta.data import make_dataset
-    from automl_meta.recommend import Context
+    from automl_meta.recommendation import Context
 
     if metafeatures is None:
         if X is None or y is None:

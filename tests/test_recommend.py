@@ -14,7 +14,7 @@ from synthetic import configs as designs
 
 from automl_meta.cli import EXIT_OK, EXIT_USAGE, main
 from automl_meta.exceptions import DataValidationError, KnowledgeBaseError, UnknownFamilyError
-from automl_meta.recommend import MIN_DISTANCE, recommend
+from automl_meta.recommendation import MIN_DISTANCE, recommend
 from automl_meta.spaces import encode, get_family, to_unit, validate_params
 
 LATENT = np.array([1.0, 1.2])  # lightgbm is the better family, a high first coordinate

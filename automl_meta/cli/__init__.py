@@ -274,7 +274,7 @@ def _print_summary(summary, store, dry_run: bool) -> None:
 def _recommend(args) -> int:
     from automl_meta.data import load_dataset
     from automl_meta.metadataset.knowledge_base import KnowledgeBase
-    from automl_meta.recommend import recommend
+    from automl_meta.recommendation import recommend
 
     dataset = load_dataset(args.data, args.target, task=args.task)
     kb = learner = None
