@@ -298,8 +298,9 @@ def diverse_top(candidates: Sequence[tuple[str, dict]], mean: np.ndarray, k: int
 
     Greedy by predicted score; a candidate within :data:`MIN_DISTANCE` (RMS distance of
     ``encoder(family, params)`` vectors in [0, 1]) of one already taken from its family
-    is passed over, and no family takes more than half of the places while others are
-    left, so the list covers several families and regions.
+    is passed over, and in a first pass no family takes more than ``ceil(k / 3)``
+    places, so the list covers several families and regions. Places still empty are
+    filled without the cap, then without the distance. Returned best first.
     """
     order = np.argsort(-np.asarray(mean), kind="stable")
     cap = max(1, math.ceil(k / 3))

@@ -203,6 +203,20 @@ class KnowledgeBase:
 
     # -- views --------------------------------------------------------------------------
 
+    def subset(self, datasets: Sequence[str]) -> KnowledgeBase:
+        """The same knowledge base restricted to ``datasets`` (names), for example the
+        training folds of a benchmark; configurations and the manifest are kept."""
+        names = set(datasets)
+        unknown = names - set(self.datasets["name"])
+        if unknown:
+            raise KnowledgeBaseError(f"not in the knowledge base: {sorted(unknown)[:5]}")
+        return KnowledgeBase(
+            self.datasets[self.datasets["name"].isin(names)].reset_index(drop=True),
+            self.metafeatures[self.metafeatures["dataset"].isin(names)].reset_index(drop=True),
+            self.configurations,
+            self.evaluations[self.evaluations["dataset"].isin(names)].reset_index(drop=True),
+            dict(self.manifest), self.path)
+
     def counts(self) -> dict:
         evaluations = self.evaluations.drop_duplicates(["dataset", "family", "config_id"])
         return {

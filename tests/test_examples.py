@@ -1,0 +1,37 @@
+"""The scripts in examples/ run, with small budgets, on the shipped knowledge base."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_warm_start_lightgbm():
+    out = run("warm_start_lightgbm.py", "--trials", "5", "--configs", "3")
+    assert "enqueued 3 recommended configurations" in out
+    sources = re.findall(r"trial +\d+ +(\w+) +ROC AUC", out)
+    assert sources == ["warm_start"] * 3 + ["tpe"] * 2
+
+
+def test_custom_objective_from_past_studies():
+    out = run("custom_objective.py", "--trials", "6", "--past", "3")
+    assert "3 past studies" in out
+    assert re.search(r"meta-learned +best ROC AUC after 6 trials: 0\.\d+", out)
+    assert re.search(r"tpe +best ROC AUC after 6 trials: 0\.\d+", out)
+
+
+def test_two_workers_on_one_sqlite_study():
+    out = run("two_workers_sqlite.py", "--trials", "3")
+    assert "6 trials by 2 workers, 6 distinct configurations" in out
+    assert out.count("portfolio") == 5
