@@ -247,13 +247,22 @@ class MetaLearnedSampler(BaseSampler):
         observed = [(c, loss) for c, loss in observed if c is not None]
         learner = space.adapt(self._learner, observed)
         best = [c for c, _ in sorted(observed, key=lambda item: item[1])[:3]]
-        candidates = [c for c in space.candidates(self._n_candidates, best, rng)
-                      if _key(space.to_params(c)) not in seen]
-        if not candidates:
+        configs, keys, family_index, hyperparameters = space.pool(
+            self._learner, self._n_candidates, int(self._seed) % (2**32))
+        local = space.local(best, rng)
+        if local:
+            local_index, local_hyper = space.encode(self._learner, local)
+            configs = [*configs, *local]
+            keys = [*keys, *(_key(space.to_params(c)) for c in local)]
+            family_index = np.concatenate([family_index, local_index])
+            hyperparameters = np.concatenate([hyperparameters, local_hyper])
+        fresh = np.flatnonzero([k not in seen for k in keys])
+        if not fresh.size:
             return {"source": "exploration", "params": space.random(rng)}
-        mean, std = space.predict(learner, candidates)
+        mean, std = learner._predict_encoded(space.embedding(learner), family_index[fresh],
+                                             hyperparameters[fresh])
         i = int(np.argmax(mean + self._beta * std))
-        return {"source": "surrogate", "params": space.to_params(candidates[i]),
+        return {"source": "surrogate", "params": space.to_params(configs[fresh[i]]),
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
 
     def _zero_shot_portfolio(self) -> list[dict]:
@@ -345,11 +354,91 @@ def studies_knowledge_base(storage, study_names: Sequence[str],
 # The two kinds of search space a sampler can work in
 
 
-class _FamilySpace:
+class _Space:
+    """What the sampler needs of a search space. A configuration (``config``) is
+    ``(family, params)`` for the built-in families and a dict of parameters for a custom
+    space; the candidate pool (design + random sample) is drawn and encoded once."""
+
+    task = "classification"
+    metafeatures: pd.Series
+
+    def parse(self, params: Mapping):
+        raise NotImplementedError
+
+    def to_params(self, config) -> dict:
+        raise NotImplementedError
+
+    def family_of(self, config) -> str:
+        raise NotImplementedError
+
+    def params_of(self, config) -> dict:
+        raise NotImplementedError
+
+    def random(self, rng: np.random.Generator) -> dict:
+        raise NotImplementedError
+
+    def base(self, n: int, rng: np.random.Generator) -> list:
+        raise NotImplementedError
+
+    def local(self, best: list, rng: np.random.Generator) -> list:
+        raise NotImplementedError
+
+    def usable(self, learner, config) -> dict | None:
+        """The configuration's parameters checked against its space, or None."""
+        return self.params_of(config)
+
+    def embedding(self, learner) -> np.ndarray:
+        """The task embedding (the same for the learner and its adapted copies)."""
+        if getattr(self, "_embedded", None) is None:
+            self._embedded = learner.embed(self.metafeatures, self.task)
+        return self._embedded
+
+    def encode(self, learner, configs: list) -> tuple[np.ndarray, np.ndarray]:
+        return learner._encode([self.family_of(c) for c in configs],
+                               [self.params_of(c) for c in configs], self.task)
+
+    def pool(self, learner, n: int, seed: int):
+        """(configs, keys, family indices, hyperparameter vectors), built once."""
+        if getattr(self, "_pool", None) is None:
+            configs = self.base(n, np.random.default_rng(seed))
+            self._pool = (configs, [_key(self.to_params(c)) for c in configs],
+                          *self.encode(learner, configs))
+        return self._pool
+
+    def adapt(self, learner, observed: list):
+        """``learner`` adapted to the observed (config, loss) pairs it can encode."""
+        cache = self.__dict__.setdefault("_observed", {})
+        rows, losses = [], []
+        for config, loss in observed:
+            key = _key(self.to_params(config))
+            if key not in cache:
+                params = self.usable(learner, config)
+                try:
+                    cache[key] = (None if params is None
+                                  else self.encode(learner, [self._with(config, params)]))
+                except InvalidParamsError:  # outside the space the learner knows
+                    cache[key] = None
+            if cache[key] is not None:
+                rows.append(cache[key])
+                losses.append(loss)
+        if len(set(losses)) < 2:
+            return learner
+        return learner._adapt_encoded(self.embedding(learner),
+                                      np.concatenate([r[0] for r in rows]),
+                                      np.concatenate([r[1] for r in rows]),
+                                      np.asarray(losses, dtype=float))
+
+    def _with(self, config, params: dict):
+        return config
+
+
+class _FamilySpace(_Space):
     """The built-in families, with the study's dataset embedded by its meta-features."""
 
     def __init__(self, context):
         self.context = context
+        self.task = context.task
+        self.metafeatures = context.metafeatures
 
     def parse(self, params: Mapping):
         return config_from_params(params)
@@ -357,54 +446,51 @@ class _FamilySpace:
     def to_params(self, config) -> dict:
         return trial_params(*config)
 
+    def family_of(self, config) -> str:
+        return config[0]
+
+    def params_of(self, config) -> dict:
+        return config[1]
+
     def random(self, rng: np.random.Generator) -> dict:
         family = self.context.families[int(rng.integers(len(self.context.families)))]
-        dim = len(get_family(family).params(self.context.task))
-        return trial_params(family, from_unit(family, self.context.task, rng.random(dim)))
+        dim = len(get_family(family).params(self.task))
+        return trial_params(family, from_unit(family, self.task, rng.random(dim)))
 
     def portfolio(self, learner, n: int, seed: int) -> list[dict]:
         from automl_meta.recommendation import Context
 
-        context = Context(self.context.task, self.context.metafeatures, learner,
+        context = Context(self.task, self.metafeatures, learner,
                           self.context.knowledge_base, self.context.families)
         return context.recommendation(max(n, 1), 0, seed).trial_params()[:n]
 
-    def candidates(self, n: int, best: list, rng: np.random.Generator) -> list:
-        from automl_meta.recommendation import local_candidates
-
-        task, out = self.context.task, list(self._base())
+    def base(self, n: int, rng: np.random.Generator) -> list:
+        out = list(self.context.candidates(0, 0))
         for family in self.context.families:
-            dim = len(get_family(family).params(task))
-            out += [(family, from_unit(family, task, u)) for u in rng.random((n, dim))]
-        for family, params in best:
-            out += [(family, p) for p in local_candidates(family, task, params, 16, rng)]
+            dim = len(get_family(family).params(self.task))
+            out += [(family, from_unit(family, self.task, u)) for u in rng.random((n, dim))]
         return out
 
-    def _base(self) -> list:
-        if not hasattr(self, "_design"):
-            self._design = self.context.candidates(0, 0)
-        return self._design
+    def local(self, best: list, rng: np.random.Generator) -> list:
+        from automl_meta.recommendation import local_candidates
 
-    def adapt(self, learner, observed: list):
-        usable = []
-        for (family, params), loss in observed:
-            if family not in learner.families_:
-                continue
-            try:  # a user's objective may use our names with other ranges
-                params = validate_params(family, self.context.task, params)
-            except InvalidParamsError:
-                continue
-            usable.append((family, params, loss))
-        if len({loss for *_, loss in usable}) < 2:
-            return learner
-        trials = pd.DataFrame(usable, columns=["family", "params", "loss"])
-        return learner.adapt(self.context.metafeatures, trials, task=self.context.task)
+        return [(family, p) for family, params in best
+                for p in local_candidates(family, self.task, params, 16, rng)]
 
-    def predict(self, learner, candidates: list):
-        return self.context.predict(candidates, learner)
+    def usable(self, learner, config) -> dict | None:
+        family, params = config
+        if family not in learner.families_:
+            return None
+        try:  # a user's objective may use our names with other ranges
+            return validate_params(family, self.task, params)
+        except InvalidParamsError:
+            return None
+
+    def _with(self, config, params: dict):
+        return (config[0], params)
 
 
-class _CustomSpace:
+class _CustomSpace(_Space):
     """A custom search space learned from past studies; trial parameters are its own."""
 
     def __init__(self, learner, family: str, metafeatures: pd.Series, knowledge_base):
@@ -421,6 +507,12 @@ class _CustomSpace:
 
     def to_params(self, config) -> dict:
         return dict(config)
+
+    def family_of(self, config) -> str:
+        return self.family
+
+    def params_of(self, config) -> dict:
+        return config
 
     def random(self, rng: np.random.Generator) -> dict:
         return self._from_unit(rng.random(len(self.space)))
@@ -446,31 +538,23 @@ class _CustomSpace:
         from automl_meta.recommendation import diverse_top
 
         rng = np.random.default_rng(seed)
-        candidates = self.candidates(256, [], rng)
-        mean, _ = self.predict(learner, candidates)
+        candidates = self.base(256, rng)
+        mean, _ = learner._predict_encoded(self.embedding(learner),
+                                           *self.encode(learner, candidates))
         picks = diverse_top([(self.family, c) for c in candidates], mean, n,
                             lambda _, params: encode_custom(self.space, params))
         return [candidates[i] for i in picks]
 
-    def candidates(self, n: int, best: list, rng: np.random.Generator) -> list:
-        out = [dict(c) for c in self.design]
-        out += [self.random(rng) for _ in range(n)]
+    def base(self, n: int, rng: np.random.Generator) -> list:
+        return [dict(c) for c in self.design] + [self.random(rng) for _ in range(n)]
+
+    def local(self, best: list, rng: np.random.Generator) -> list:
+        out = []
         for config in best:
             centre = self._to_unit(config)
             out += [self._from_unit(np.clip(centre + rng.normal(0, 0.1, centre.shape), 0,
                                             1 - 1e-9)) for _ in range(16)]
         return out
-
-    def adapt(self, learner, observed: list):
-        if len({loss for _, loss in observed}) < 2:
-            return learner
-        trials = pd.DataFrame({"family": self.family, "params": [c for c, _ in observed],
-                               "loss": [loss for _, loss in observed]})
-        return learner.adapt(self.metafeatures, trials, task="classification")
-
-    def predict(self, learner, candidates: list):
-        return learner.predict(self.metafeatures, self.family, candidates,
-                               task="classification")
 
 
 def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):

@@ -261,10 +261,16 @@ class MetaLearner:
         mean, std : numpy.ndarray of shape (len(params_list),)
             Ensemble mean and standard deviation.
         """
-        embedding, families, hyperparameters = self._inputs(task_features, family,
-                                                            params_list, task)
+        return self._predict_encoded(*self._inputs(task_features, family, params_list, task))
+
+    def _predict_encoded(self, embedding, family_index, hyperparameters
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` on inputs already encoded (:meth:`_encode`)."""
+        device = self.device_
         with torch.no_grad(), _training.single_thread():
-            scores = forward(self.params_, embedding, families, hyperparameters)
+            scores = forward(self.params_, torch.as_tensor(embedding, device=device),
+                             torch.as_tensor(family_index, device=device),
+                             torch.as_tensor(hyperparameters, device=device))
         return scores.mean(0).cpu().numpy(), scores.std(0, correction=0).cpu().numpy()
 
     def adapt(self, task_features: pd.Series | np.ndarray, trials, *, task: str,
@@ -300,16 +306,23 @@ class MetaLearner:
         losses = scores if is_loss else get_metric(metric, task).loss(scores)
         if not np.isfinite(losses).all():
             raise DataValidationError("trial scores must be finite numbers")
-        embedding, family_index, hyperparameters = self._inputs(task_features, families,
-                                                                params_list, task)
+        return self._adapt_encoded(*self._inputs(task_features, families, params_list, task),
+                                   losses, steps, lr)
+
+    def _adapt_encoded(self, embedding, family_index, hyperparameters, losses: np.ndarray,
+                       steps: int | None = None, lr: float | None = None) -> MetaLearner:
+        """:meth:`adapt` on inputs already encoded (:meth:`_encode`) and losses."""
         adapted = copy.copy(self)
         steps = self.adapt_steps if steps is None else steps
         if np.unique(losses).size < 2 or steps == 0:
             return adapted
+        device = self.device_
         with _training.single_thread():
             params = _training.adapt(
-                self.params_, embedding, family_index, hyperparameters,
-                torch.as_tensor(losses, dtype=torch.float32, device=self.device_), steps,
+                self.params_, torch.as_tensor(embedding, device=device),
+                torch.as_tensor(family_index, device=device),
+                torch.as_tensor(hyperparameters, device=device),
+                torch.as_tensor(losses, dtype=torch.float32, device=device), steps,
                 self.adapt_lr if lr is None else lr)
         adapted.params_ = {k: v.detach() for k, v in params.items()}
         return adapted
@@ -323,6 +336,13 @@ class MetaLearner:
         if len(families) != len(params_list):
             raise DataValidationError(f"{len(families)} families for {len(params_list)} "
                                       "configurations")
+        return (embedding, *self._encode(families, params_list, task))
+
+    def _encode(self, families: Sequence[str], params_list: Sequence[Mapping], task: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Family indices and padded hyperparameter vectors of configurations (checked
+        against their spaces); what :meth:`_predict_encoded` and :meth:`_adapt_encoded`
+        take, so that callers scoring the same candidates again encode them once."""
         index = {f: i for i, f in enumerate(self.families_)}
         for name in set(families):
             if name not in self.custom_spaces_:
@@ -333,11 +353,7 @@ class MetaLearner:
             hyperparameters[rows] = encode_configs(self.slots_, task, name,
                                                    [params_list[i] for i in rows],
                                                    self.custom_spaces_)
-        device = self.device_
-        return (torch.as_tensor(embedding, device=device),
-                torch.as_tensor([index[f] for f in families], dtype=torch.int64,
-                                device=device),
-                torch.as_tensor(hyperparameters, device=device))
+        return np.asarray([index[f] for f in families], dtype=np.int64), hyperparameters
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
