@@ -257,3 +257,17 @@ def test_build_cli_exports(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "kb" / "manifest.json").is_file()
     assert KnowledgeBase.load(tmp_path / "kb").counts()["evaluations"] == 2 * 4
+
+
+def test_subset_keeps_only_the_named_datasets():
+    from synthetic import synthetic_kb
+
+    kb = synthetic_kb(n_tasks=5)
+    part = kb.subset(["task001", "task003"])
+    assert sorted(part.datasets["name"]) == ["task001", "task003"]
+    assert set(part.metafeatures["dataset"]) == set(part.evaluations["dataset"]) == {
+        "task001", "task003"}
+    assert part.configurations.equals(kb.configurations)
+    assert set(part.scores()["dataset"]) == {"task001", "task003"}
+    with pytest.raises(KnowledgeBaseError, match="not in the knowledge base"):
+        kb.subset(["task001", "nope"])
