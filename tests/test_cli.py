@@ -167,3 +167,24 @@ def test_console_script_help():
     assert done.returncode == 0
     assert done.stdout.startswith("usage: automl-meta")
     assert "evaluate" in done.stdout and "build" in done.stdout
+
+
+def test_info_reports_the_knowledge_base_and_its_meta_learner(capsys, tmp_path):
+    from synthetic import synthetic_kb
+
+    from automl_meta.metalearner import MetaLearner
+
+    kb = synthetic_kb(n_tasks=4)
+    folder = kb.save(tmp_path / "kb")
+    code = main(["info", "--json", "--knowledge-base", str(folder)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["knowledge_base"]["status"] == "ok"
+    assert report["metalearner"]["status"] == "unavailable"
+    assert "automl-meta train" in report["metalearner"]["error"]
+    assert code == EXIT_FAILED
+    MetaLearner(steps=1, n_members=1, hidden_size=8, device="cpu").fit(kb).save(
+        folder / "metalearner")
+    code = main(["info", "--json", "--knowledge-base", str(folder)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK and report["metalearner"]["status"] == "ok"
+    assert report["metalearner"]["training_datasets"] == 4

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from automl_meta import __version__
 from automl_meta.exceptions import AutoMetaError
@@ -142,6 +143,7 @@ def _info(args) -> int:
     except AutoMetaError as exc:
         report["knowledge_base"] = {"path": str(path), "status": "unavailable",
                                     "error": str(exc)}
+    report["metalearner"] = _learner_report(Path(path) / "metalearner")
     try:
         import torch
 
@@ -155,12 +157,28 @@ def _info(args) -> int:
         for name, version in report["versions"].items():
             print(f"  {name:14s} {version}")
         print(f"  {'device':14s} {report['device']}")
-        kb_report = report["knowledge_base"]
-        print(f"knowledge base: {kb_report['path']} ({kb_report['status']})")
-        for key, value in kb_report.items():
-            if key not in ("path", "status"):
-                print(f"  {key}: {value}")
-    return EXIT_OK if report["knowledge_base"]["status"] == "ok" else EXIT_FAILED
+        for title, part in (("knowledge base", report["knowledge_base"]),
+                            ("meta-learner", report["metalearner"])):
+            print(f"{title}: {part['path']} ({part['status']})")
+            for key, value in part.items():
+                if key not in ("path", "status"):
+                    print(f"  {key}: {value}")
+    ok = report["knowledge_base"]["status"] == report["metalearner"]["status"] == "ok"
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _learner_report(folder: Path) -> dict:
+    """What a saved meta-learner's config.json says (read as JSON: torch not needed)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        return {"path": str(folder), "status": "ok",
+                "method": config["constructor"]["method"],
+                "families": len(config["families"]),
+                "training_datasets": len(config["training"]["datasets"]),
+                "training_evaluations": config["training"]["n_trials"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return {"path": str(folder), "status": "unavailable",
+                "error": f"{type(exc).__name__}: {exc}; train one with 'automl-meta train'"}
 
 
 def _evaluate(args) -> int:
