@@ -353,3 +353,14 @@ def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch
     assert code == EXIT_FAILED
     assert "every trial failed" in _no_traceback(capsys)
     assert not (tmp_path / "m.joblib").exists()
+
+
+def test_cli_fit_without_out_prints_the_leaderboard_and_writes_nothing(csv_file, tmp_path,
+                                                                       capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.iterdir())
+    code = main(["fit", str(csv_file), "--target", "label", "--trials", "2", "--families",
+                 "linear", "--cv", "2", "--no-meta", "--quiet"])
+    assert code == EXIT_OK
+    assert "not saved (pass --out PATH to keep it)" in capsys.readouterr().out
+    assert set(tmp_path.iterdir()) == before

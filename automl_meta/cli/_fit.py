@@ -47,7 +47,8 @@ def add_parsers(subparsers) -> None:
                            "(default: the shipped one)")
     meta.add_argument("--no-meta", action="store_true",
                       help="no meta-learning: Optuna TPE from the families' defaults")
-    fit.add_argument("--out", required=True, metavar="PATH", help="model file to write")
+    fit.add_argument("--out", metavar="PATH",
+                     help="model file to write (joblib; default: the model is not saved)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or leaderboard")
 
     predict = subparsers.add_parser(
@@ -69,8 +70,8 @@ def run_fit(args: argparse.Namespace) -> int:
     from automl_meta.data import load_dataset
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
 
-    out = Path(args.out)
-    if not out.parent.is_dir():  # found now, not after the whole search
+    out = None if args.out is None else Path(args.out)
+    if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
     dataset = load_dataset(args.data, target=args.target, task=args.task)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
@@ -88,11 +89,13 @@ def run_fit(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         progress.close()
-    _dump_atomically(model, out)
+    if out is not None:
+        _dump_atomically(model, out)
     if not args.quiet:
         print(leaderboard_table(model.leaderboard_))
     print(f"best: {model.best_params_['family']} {model.study_.user_attrs['metric']} "
-          f"{model.best_score_:.4f}; wrote {out}")
+          f"{model.best_score_:.4f}; " + (f"wrote {out}" if out is not None
+                                           else "not saved (pass --out PATH to keep it)"))
     return EXIT_OK
 
 
