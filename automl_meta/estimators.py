@@ -68,6 +68,7 @@ class _AutoMetaSearch(BaseEstimator):
         metric: str | None = None,
         cv: int = 5,
         n_jobs: int = 1,
+        ensemble_size: int = 1,
         families: Sequence[str] | None = None,
         random_state: int | np.random.RandomState | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
@@ -81,6 +82,7 @@ class _AutoMetaSearch(BaseEstimator):
         self.metric = metric
         self.cv = cv
         self.n_jobs = n_jobs
+        self.ensemble_size = ensemble_size
         self.families = families
         self.random_state = random_state
         self.storage = storage
@@ -120,7 +122,8 @@ class _AutoMetaSearch(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         make_folds(dataset, self.cv, seed)  # an impossible cv fails here, not in every trial
         deadline = None if self.time_budget is None else start + self.time_budget
-        objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, deadline)
+        objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, deadline,
+                               {} if self.ensemble_size > 1 else None)
         with _optuna_verbosity(self.verbose):
             sampler = self._sampler(dataset, families, seed)
             study = self._open_study(sampler, dataset, metric)
@@ -144,7 +147,20 @@ class _AutoMetaSearch(BaseEstimator):
         self.study_ = study
         self._columns = list(dataset.X.columns)
         self._schema = dataset.schema
-        self.best_estimator_ = self._refit(best["family"], best["params"], dataset, seed)
+        members = {int(best["trial"]): 1}
+        self.ensemble_score_ = self.best_score_
+        if self.ensemble_size > 1:
+            members, self.ensemble_score_ = _caruana(leaderboard, objective.oof, dataset, metric,
+                                                     self.ensemble_size)
+        rows = leaderboard.set_index("trial").loc[list(members)]
+        self.ensemble_ = pd.DataFrame({
+            "trial": list(members), "family": rows["family"].to_numpy(),
+            "weight": np.asarray(list(members.values())) / sum(members.values()),
+            "score": rows["score"].to_numpy()})
+        fitted = [self._refit(row.family, row.params, dataset, seed)
+                  for row in rows.itertuples()]
+        self.best_estimator_ = (fitted[0] if len(fitted) == 1 else WeightedEnsemble(
+            fitted, self.ensemble_["weight"].to_numpy(), dataset.task))
         return self
 
     def _check_params(self) -> tuple[list[str], Metric]:
@@ -161,6 +177,9 @@ class _AutoMetaSearch(BaseEstimator):
         if not (_is_int(self.n_jobs) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise DataValidationError(f"n_jobs must be an integer >= 1 or -1, got "
                                       f"{self.n_jobs!r}")
+        if not (_is_int(self.ensemble_size) and self.ensemble_size >= 1):
+            raise DataValidationError(f"ensemble_size must be an integer >= 1, got "
+                                      f"{self.ensemble_size!r}")
         if self.sampler is not None and not isinstance(self.sampler, optuna.samplers.BaseSampler):
             raise TypeError(f"sampler must be an optuna sampler, got {type(self.sampler)}")
         kb = self.knowledge_base
@@ -275,6 +294,12 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     n_jobs : int, default=1
         Trials run in parallel (threads; each evaluation runs in its own worker process).
         -1: one per CPU.
+    ensemble_size : int, default=1
+        1: refit the best trial alone. More: greedy ensemble selection with replacement
+        (Caruana et al., 2004) over the out-of-fold predictions of the best 20 trials, for
+        up to ``ensemble_size`` rounds (the best round is kept); the selected pipelines
+        are refit on all data after the search (outside ``time_budget``) and averaged
+        with their weights.
     families : list of str or None, default=None
         Model families to search (:data:`automl_meta.spaces.FAMILIES`); all by default.
     random_state : int, RandomState or None, default=None
@@ -302,8 +327,15 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         ``{"family": name, **hyperparameters}`` of the best trial.
     best_score_ : float
         Its mean cross-validated score, in the metric's own units.
-    best_estimator_ : sklearn.pipeline.Pipeline
-        The best configuration refit on all the data.
+    best_estimator_ : sklearn.pipeline.Pipeline or WeightedEnsemble
+        The best configuration refit on all the data, or the weighted ensemble of the
+        trials ``ensemble_`` lists when ensembling selected more than one.
+    ensemble_ : DataFrame
+        The refit trials: ``trial``, ``family``, ``weight`` (summing to 1) and ``score``;
+        one row (weight 1) without ensembling.
+    ensemble_score_ : float
+        With ``ensemble_size`` > 1, the blend's score on the pooled out-of-fold
+        predictions; else ``best_score_``.
     leaderboard_ : DataFrame
         One row per finished trial, best first: ``rank`` (none for failed trials),
         ``trial``, ``family``, ``params``, ``score`` (mean over folds), ``std``,
@@ -376,6 +408,8 @@ class _Objective:
     cv: int
     seed: int
     deadline: float | None
+    #: Out-of-fold predictions by trial number, kept when ensembling (else None).
+    oof: dict | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", self.families)
@@ -386,15 +420,89 @@ class _Objective:
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
         result = evaluate(family, params, self.dataset, self.metric, self.cv, seed=self.seed,
-                          time_limit=time_limit)
+                          time_limit=time_limit, return_predictions=self.oof is not None)
         trial.set_user_attr("status", result.status)
         if not result.ok:
             trial.set_user_attr("error", result.error)
             return math.nan  # Optuna records the trial as failed and goes on
         fold_scores = result.fold_scores[self.metric]
+        if self.oof is not None:
+            self.oof[trial.number] = result.oof
         trial.set_user_attr("fold_scores", fold_scores)
         trial.set_user_attr("fit_seconds", float(np.sum(result.fit_seconds)))
         return float(get_metric(self.metric, self.dataset.task).loss(np.mean(fold_scores)))
+
+
+#: Trials (the best by cross-validated score) that greedy ensemble selection draws from.
+ENSEMBLE_CANDIDATES = 20
+
+
+def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Metric,
+             size: int) -> tuple[dict[int, int], float]:
+    """Greedy ensemble selection with replacement (Caruana et al., 2004) on out-of-fold
+    predictions: ``size`` rounds, each adding the trial that most improves the blend's
+    score; the best round's blend is kept. Returns (trial number -> times chosen, score
+    of the blend)."""
+    ok = leaderboard[(leaderboard["status"] == "ok") & leaderboard["trial"].isin(list(oof))]
+    candidates = [(int(t), oof[int(t)]) for t in ok["trial"].head(ENSEMBLE_CANDIDATES)]
+    y = dataset.y.to_numpy()
+    labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
+    chosen: list[int] = []
+    total = None
+    history: list[tuple[float, int]] = []  # (loss of the blend, rounds)
+    for _ in range(size):
+        best = None
+        for number, predictions in candidates:
+            blend = predictions if total is None else (total + predictions) / (len(chosen) + 1)
+            loss = float(metric.loss(_blend_score(metric, y, blend, labels)))
+            if best is None or loss < best[0]:
+                best = (loss, number, predictions)
+        if best is None or not math.isfinite(best[0]):
+            break
+        chosen.append(best[1])
+        total = best[2].copy() if total is None else total + best[2]
+        history.append((best[0], len(chosen)))
+    if not history:
+        top = int(leaderboard["trial"].iloc[0])
+        return {top: 1}, float(leaderboard["score"].iloc[0])
+    loss, rounds = min(history)  # the earliest of equally good blends
+    counts: dict[int, int] = {}
+    for number in chosen[:rounds]:
+        counts[number] = counts.get(number, 0) + 1
+    return counts, float(metric.loss(loss))  # loss() is its own inverse
+
+
+def _blend_score(metric: Metric, y: np.ndarray, blend: np.ndarray, labels) -> float:
+    if labels is not None and not metric.needs_proba:
+        blend = labels[np.argmax(blend, axis=1)]
+    try:
+        return metric(y, blend, labels)
+    except ValueError:
+        return math.nan
+
+
+class WeightedEnsemble:
+    """Fitted pipelines whose probabilities (classification) or predictions (regression)
+    are averaged with weights; what ``best_estimator_`` is when ``ensemble_size`` > 1
+    selects more than one trial."""
+
+    def __init__(self, estimators: Sequence, weights: np.ndarray, task: str):
+        self.estimators_ = list(estimators)
+        self.weights_ = np.asarray(weights, dtype=float)
+        self.task = task
+        if task == "classification":
+            self.classes_ = np.unique(np.concatenate(
+                [np.asarray(e.classes_) for e in self.estimators_]))
+
+    def predict_proba(self, X) -> np.ndarray:
+        return sum(w * aligned_proba(e, X, self.classes_)
+                   for e, w in zip(self.estimators_, self.weights_, strict=True))
+
+    def predict(self, X) -> np.ndarray:
+        if self.task == "classification":
+            return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        return sum(w * np.asarray(e.predict(X), dtype=float)
+                   for e, w in zip(self.estimators_, self.weights_, strict=True))
 
 
 def _enqueue_default(study: optuna.Study, family: str, task: str) -> None:
@@ -501,4 +609,4 @@ def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index)
 
 
-__all__ = ["AutoMetaClassifier", "AutoMetaRegressor", "SearchFailedError"]
+__all__ = ["AutoMetaClassifier", "AutoMetaRegressor", "SearchFailedError", "WeightedEnsemble"]

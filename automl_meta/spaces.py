@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ from optuna.distributions import (
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
@@ -560,10 +562,20 @@ def _preprocessor(kind: str, schema: Schema, task: str, seed: int):
         if high:
             target_type = "continuous" if task == "regression" else "auto"
             parts.append(("target", Pipeline([
-                ("encode", TargetEncoder(target_type=target_type, random_state=seed)),
+                ("encode", _target_encoder(target_type, seed)),
                 ("scale", StandardScaler()),
             ]), high))
     return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def _target_encoder(target_type: str, seed: int) -> TargetEncoder:
+    """A TargetEncoder whose cross fitting is shuffled with ``seed``: through ``cv`` from
+    scikit-learn 1.9 (``shuffle``/``random_state`` are deprecated there), else directly."""
+    if "deprecated" in str(inspect.signature(TargetEncoder).parameters["random_state"]):
+        splitter = KFold if target_type == "continuous" else StratifiedKFold
+        return TargetEncoder(target_type=target_type,
+                             cv=splitter(5, shuffle=True, random_state=seed))
+    return TargetEncoder(target_type=target_type, random_state=seed)
 
 
 def build_pipeline(

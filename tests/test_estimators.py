@@ -17,8 +17,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import automl_meta.estimators as estimators
 from automl_meta.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from automl_meta.data import make_dataset
 from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
-from automl_meta.evaluation import EvaluationResult
+from automl_meta.evaluation import EvaluationResult, get_metric
 from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
 from automl_meta.spaces import default_params
 
@@ -364,3 +365,53 @@ def test_cli_fit_without_out_prints_the_leaderboard_and_writes_nothing(csv_file,
     assert code == EXIT_OK
     assert "not saved (pass --out PATH to keep it)" in capsys.readouterr().out
     assert set(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_ensemble_selection_blends_the_best_trials(task):
+    X = mixed_frame(120, seed=3)
+    y = mixed_target(X, task, seed=3)
+    cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
+    single = cls(n_trials=6, families=["linear", "knn"], **FAST).fit(X, y)
+    model = cls(n_trials=6, families=["linear", "knn"], ensemble_size=8, **FAST).fit(X, y)
+    ensemble = model.ensemble_
+    assert ensemble["weight"].sum() == pytest.approx(1.0)
+    assert set(ensemble["trial"]) <= set(model.leaderboard_["trial"])
+    # Ensembling changes nothing in the search (same seed, same trials).
+    assert list(model.leaderboard_["trial"]) == list(single.leaderboard_["trial"])
+    assert np.isfinite(model.ensemble_score_)
+    assert len(single.ensemble_) == 1 and single.ensemble_score_ == single.best_score_
+    if len(ensemble) > 1:
+        assert isinstance(model.best_estimator_, estimators.WeightedEnsemble)
+    predictions = model.predict(X)
+    assert predictions.shape == (len(X),)
+    if task == "classification":
+        proba = model.predict_proba(X)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        assert set(predictions) <= set(model.classes_)
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.predict(X), predictions)
+
+
+def test_caruana_blends_complementary_trials_and_keeps_a_dominant_one():
+    y = pd.Series(["a", "b"] * 4)
+    dataset = make_dataset(pd.DataFrame({"x": np.arange(8.0)}), y)
+    truth = (y == "b").to_numpy(dtype=float)
+    # Trials 0 and 1 each rank half of the rows right; their average ranks all right.
+    half = np.where(np.arange(8) < 4, truth, 0.5)
+    other = np.where(np.arange(8) >= 4, truth, 0.5)
+    noisy = np.full(8, 0.5)
+    oof = {t: np.column_stack([1 - p, p]) for t, p in enumerate([half, other, noisy])}
+    board = pd.DataFrame({"trial": [0, 1, 2], "status": "ok", "score": [0.8, 0.8, 0.5]})
+    metric = get_metric("roc_auc", "classification")
+    members, score = estimators._caruana(board, oof, dataset, metric, size=6)
+    assert set(members) == {0, 1} and score == pytest.approx(1.0)
+    members, score = estimators._caruana(board.iloc[[0, 2]], {0: oof[0], 2: oof[2]},
+                                         dataset, metric, size=6)
+    assert members == {0: 1}  # adding the useless trial never helps: one round kept
+
+
+def test_ensemble_size_is_checked(cls_data):
+    X, y = cls_data
+    with pytest.raises(ValueError, match="ensemble_size"):
+        AutoMetaClassifier(n_trials=1, ensemble_size=0, **FAST).fit(X, y)

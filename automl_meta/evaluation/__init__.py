@@ -57,6 +57,9 @@ class EvaluationResult:
     predict_seconds: list[float] = field(default_factory=list)
     n_rows: int = 0
     error: str | None = None
+    #: Out-of-fold predictions (``return_predictions=True``): class probabilities with
+    #: one column per sorted label, or regression predictions, one row per dataset row.
+    oof: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -68,7 +71,10 @@ class EvaluationResult:
         return float(np.mean(values)) if self.ok and values else float("nan")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The result as JSON-ready data (without ``oof``)."""
+        out = asdict(self)
+        out.pop("oof")
+        return out
 
 
 def make_folds(dataset: Dataset, cv: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -95,11 +101,16 @@ def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cross_validate(family, params, dataset, metric_name, folds, seed) -> dict:
+def _cross_validate(family, params, dataset, metric_name, folds, seed,
+                    keep_predictions: bool = False) -> dict:
     metrics = task_metrics(dataset.task)
     labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
     scores: dict[str, list[float]] = {m.name: [] for m in metrics}
     fit_seconds, predict_seconds = [], []
+    oof = None
+    if keep_predictions:
+        oof = np.full((dataset.n_rows, len(labels)) if labels is not None else dataset.n_rows,
+                      np.nan)
     schema = dataset.schema
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -113,6 +124,8 @@ def _cross_validate(family, params, dataset, metric_name, folds, seed) -> dict:
             predictions = model.predict(X_test)
             proba = aligned_proba(model, X_test, labels) if labels is not None else None
             predict_seconds.append(time.perf_counter() - start)
+            if oof is not None:
+                oof[test] = proba if labels is not None else predictions
             for m in metrics:
                 try:
                     value = m(y_test, proba if m.needs_proba else predictions, labels)
@@ -122,7 +135,7 @@ def _cross_validate(family, params, dataset, metric_name, folds, seed) -> dict:
     if not np.all(np.isfinite(scores[metric_name])):
         raise ValueError(f"{metric_name} is not finite on some fold: {scores[metric_name]}")
     return {"fold_scores": scores, "fit_seconds": fit_seconds,
-            "predict_seconds": predict_seconds}
+            "predict_seconds": predict_seconds, "oof": oof}
 
 
 def evaluate(
@@ -136,6 +149,7 @@ def evaluate(
     time_limit: float | None = None,
     memory_limit_mb: int | None = None,
     max_rows: int | None = None,
+    return_predictions: bool = False,
 ) -> EvaluationResult:
     """Cross-validate one configuration of ``family`` on ``dataset``.
 
@@ -155,6 +169,8 @@ def evaluate(
         ``time_limit`` seconds for the whole CV, and may allocate ``memory_limit_mb``.
     max_rows
         Subsample larger datasets to this many rows (fixed seed) first.
+    return_predictions
+        Keep the out-of-fold predictions in the result's ``oof`` (for ensembling).
     """
     metric_obj = get_metric(metric, dataset.task)
     params = validate_params(family, dataset.task, params)
@@ -166,7 +182,7 @@ def evaluate(
         dataset = dataset.subsample(max_rows, seed=seed)
     folds = make_folds(dataset, cv, seed)
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
-    args = (family, params, dataset, metric_obj.name, folds, seed)
+    args = (family, params, dataset, metric_obj.name, folds, seed, return_predictions)
     if time_limit is None and memory_limit_mb is None:
         try:
             values = _cross_validate(*args)
@@ -183,6 +199,7 @@ def evaluate(
     result.fold_scores = values["fold_scores"]
     result.fit_seconds = values["fit_seconds"]
     result.predict_seconds = values["predict_seconds"]
+    result.oof = values["oof"]
     return result
 
 
