@@ -8,14 +8,18 @@ recorded statuses.
 
     python benchmarks/families.py --datasets ../shared/datasets/manifest.csv
 
-writes benchmarks/results/families.json and benchmarks/results/families.md.
+writes benchmarks/results/families.json and benchmarks/results/families.md. Each finished
+evaluation is also appended to a file in the temporary folder, named by the settings, so
+that an interrupted run started again skips what it already did.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -39,12 +43,20 @@ DATASETS = [
 
 
 def run(manifest_path: str, n_random: int, cv: int, max_rows: int, time_limit: float,
-        seed: int) -> list[dict]:
+        seed: int, cache: Path) -> list[dict]:
     manifest = read_manifest(manifest_path).set_index("name", drop=False)
     missing = [d for d in DATASETS if d not in manifest.index]
     if missing:
         raise SystemExit(f"datasets not in {manifest_path}: {missing}")
     rng = np.random.default_rng(seed)
+    done = {}
+    if cache.is_file():  # records of an interrupted run with the same settings
+        for line in cache.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the interruption
+                continue
+            done[(record["dataset"], record["family"], record["config"])] = record
     records = []
     for name in DATASETS:
         ds = load_manifest_entry(manifest.loc[name]).subsample(max_rows, seed=seed)
@@ -53,7 +65,10 @@ def run(manifest_path: str, n_random: int, cv: int, max_rows: int, time_limit: f
             configs = [("default", default_params(family, ds.task))] + [
                 (f"random{i}", from_unit(family, ds.task, rng.random(n_params)))
                 for i in range(n_random)]
-            for label, params in configs:
+            for label, params in configs:  # every draw is made, so a resumed run matches
+                if (name, family, label) in done:
+                    records.append(done[(name, family, label)])
+                    continue
                 result = evaluate(family, params, ds, cv=cv, seed=seed, time_limit=time_limit)
                 record = {"dataset": name, "task": ds.task, "rows": ds.n_rows,
                           "features": ds.n_features, "family": family, "config": label,
@@ -63,6 +78,8 @@ def run(manifest_path: str, n_random: int, cv: int, max_rows: int, time_limit: f
                 if label == "default":
                     record.update(_fit_predict(family, params, ds, seed))
                 records.append(record)
+                with cache.open("a") as fh:
+                    fh.write(json.dumps(record) + "\n")
                 print(f"{name:28s} {family:24s} {label:8s} {result.status:8s} "
                       f"{result.score():9.4f}", flush=True)
     return records
@@ -132,9 +149,12 @@ def main() -> int:
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
+    settings = [args.datasets, args.random, args.cv, args.max_rows, args.time_limit, args.seed]
+    cache = Path(tempfile.gettempdir()) / (
+        "automl_meta-families-" + hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
+        + ".jsonl")
     try:
-        records = run(args.datasets, args.random, args.cv, args.max_rows, args.time_limit,
-                      args.seed)
+        records = run(*settings, cache)
     except Exception:  # noqa: BLE001 - a crash is what this benchmark exists to catch
         traceback.print_exc()
         return 1
