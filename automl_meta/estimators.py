@@ -121,8 +121,9 @@ class _AutoMetaSearch(BaseEstimator):
         dataset = self._check_data(X, y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         make_folds(dataset, self.cv, seed)  # an impossible cv fails here, not in every trial
-        deadline = None if self.time_budget is None else start + self.time_budget
-        objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, deadline,
+        budget = _Budget(None if self.time_budget is None else start + self.time_budget,
+                         self.time_budget, self.cv)
+        objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, budget,
                                {} if self.ensemble_size > 1 else None)
         with _optuna_verbosity(self.verbose):
             sampler = self._sampler(dataset, families, seed)
@@ -133,9 +134,9 @@ class _AutoMetaSearch(BaseEstimator):
             study.optimize(
                 objective,
                 n_trials=self.n_trials,
-                timeout=None if deadline is None else max(deadline - time.monotonic(), 0.0),
+                timeout=None if budget.deadline is None else max(budget.remaining(), 0.0),
                 n_jobs=self.n_jobs,
-                callbacks=list(callbacks or ()),
+                callbacks=[budget, *(callbacks or ())],
             )
         leaderboard = _leaderboard(study.trials, metric)
         if leaderboard.empty or leaderboard["status"].iloc[0] != "ok":
@@ -278,10 +279,12 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     Parameters
     ----------
     time_budget : float or None, default=60
-        Wall-clock seconds for the search. A trial still running when it is spent is
-        stopped (the evaluation runs in a worker process that is killed), so ``fit``
-        returns within a few seconds of it plus the refit of the best pipeline. None: no
-        limit (then ``n_trials`` is required and trials run in this process).
+        Wall-clock seconds for the whole fit: meta-features, search and the refit of the
+        best pipeline (the search keeps back the time that refit is estimated to take). A
+        trial still running when the search's time is spent is stopped (the evaluation
+        runs in a worker process that is killed), so ``fit`` returns within a few seconds
+        of the budget (an ensemble's extra refits come on top). None: no limit (then
+        ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
         portfolio (``n_trials=1``: the top recommendation); without, each family's
@@ -398,6 +401,35 @@ class AutoMetaRegressor(RegressorMixin, _AutoMetaSearch):
 # The search
 
 
+class _Budget:
+    """The search's deadline, less the time refitting the best trial so far will take.
+
+    Used as an Optuna callback: after each trial it re-estimates that refit (one fit on
+    all rows ~ the trial's summed fold fits / (cv - 1), capped at half the budget) and
+    stops the study once nothing is left, so that ``fit`` as a whole, refit included,
+    keeps to ``time_budget``.
+    """
+
+    def __init__(self, deadline: float | None, seconds: float | None, cv: int):
+        self.deadline, self.seconds, self.cv = deadline, seconds, cv
+        self.reserve = 0.0
+
+    def remaining(self) -> float:
+        return self.deadline - self.reserve - time.monotonic()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.deadline is None:
+            return
+        try:
+            fit_seconds = study.best_trial.user_attrs.get("fit_seconds")
+        except ValueError:  # no trial completed yet
+            fit_seconds = None
+        if fit_seconds:
+            self.reserve = min(fit_seconds / (self.cv - 1), 0.5 * self.seconds)
+        if self.remaining() <= 0:
+            study.stop()
+
+
 @dataclass(frozen=True)
 class _Objective:
     """Optuna objective: the cross-validated loss of the family and parameters sampled."""
@@ -407,7 +439,7 @@ class _Objective:
     metric: str
     cv: int
     seed: int
-    deadline: float | None
+    budget: _Budget
     #: Out-of-fold predictions by trial number, kept when ensembling (else None).
     oof: dict | None = None
 
@@ -415,8 +447,8 @@ class _Objective:
         family = trial.suggest_categorical("family", self.families)
         params = suggest(trial, family, self.dataset.task, prefix=f"{family}__")
         time_limit = None
-        if self.deadline is not None:
-            time_limit = self.deadline - time.monotonic()
+        if self.budget.deadline is not None:
+            time_limit = self.budget.remaining()
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
         result = evaluate(family, params, self.dataset, self.metric, self.cv, seed=self.seed,

@@ -114,7 +114,7 @@ def test_time_budget_honoured_by_stopping_a_runaway_trial():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(8000, 10)), columns=[f"f{i}" for i in range(10)])
     y = (X["f0"] + 2 * rng.normal(size=8000) > 0).astype(int)
-    budget = 4.0
+    budget = 8.0  # knn's trial needs ~1 s, or several on a loaded machine
     model = AutoMetaClassifier(time_budget=budget, families=["knn", "svm"], cv=5,
                                random_state=0, knowledge_base=False)
     start = time.monotonic()
@@ -415,3 +415,21 @@ def test_ensemble_size_is_checked(cls_data):
     X, y = cls_data
     with pytest.raises(ValueError, match="ensemble_size"):
         AutoMetaClassifier(n_trials=1, ensemble_size=0, **FAST).fit(X, y)
+
+
+def test_budget_keeps_back_the_best_trials_refit_time():
+    study = optuna.create_study()
+    trial = optuna.trial.create_trial(value=0.1, user_attrs={"fit_seconds": 8.0})
+    study.add_trial(trial)
+    budget = estimators._Budget(time.monotonic() + 60, 60, cv=5)
+    budget(study, study.trials[0])
+    assert budget.reserve == pytest.approx(2.0)  # 8 s over 5 folds: a full fit ~ 8 / 4
+    assert 57 < budget.remaining() < 58.1
+    expensive = estimators._Budget(time.monotonic() + 10, 10, cv=2)
+    expensive(study, study.trials[0])
+    assert expensive.reserve == 5.0  # capped at half the budget
+    spent = estimators._Budget(time.monotonic() + 1, 1, cv=2)
+    spent(study, study.trials[0])  # 0.5 s kept back, then the deadline passes
+    time.sleep(0.6)
+    spent(study, study.trials[0])
+    assert spent.remaining() <= 0
