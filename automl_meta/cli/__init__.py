@@ -19,6 +19,15 @@ from automl_meta.exceptions import AutoMetaError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The dataset arguments of the commands that read one: DATA, --target, --task."""
+    parser.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
+    parser.add_argument("--target",
+                        help="target column (default: target/class/last ARFF attribute)")
+    parser.add_argument("--task", choices=("classification", "regression"),
+                        help="default: inferred from the target")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -46,9 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
 
     ev = commands.add_parser("evaluate", help="cross-validate one configuration on a data file")
-    ev.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
-    ev.add_argument("--target", help="target column (default: target/class/last ARFF attribute)")
-    ev.add_argument("--task", choices=("classification", "regression"))
+    add_data_arguments(ev)
     ev.add_argument("--family", required=True, help="model family, e.g. lightgbm")
     ev.add_argument("--params", default=None,
                     help="configuration as JSON (default: the family's defaults)")
@@ -104,9 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         "recommend", help="recommend model families, configurations and priors for a data file",
         description="Embed the dataset by its meta-features and rank model families and "
         "configurations with the meta-learner of the knowledge base.")
-    rec.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
-    rec.add_argument("--target", help="target column (default: target/class/last ARFF attribute)")
-    rec.add_argument("--task", choices=("classification", "regression"))
+    add_data_arguments(rec)
     rec.add_argument("-k", "--k", type=_positive_int, default=10,
                      help="configurations to recommend (10)")
     rec.add_argument("--families", nargs="+", help="restrict to these model families")

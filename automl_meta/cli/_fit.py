@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl_meta.data import DEFAULT_TARGET_NAMES, TASKS
+from automl_meta.data import DEFAULT_TARGET_NAMES
 from automl_meta.exceptions import DataSourceError, DataValidationError
 
 #: Rows of the leaderboard printed after ``fit``.
@@ -22,13 +22,13 @@ TOP_ROWS = 10
 
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
+    from automl_meta.cli import add_data_arguments
+
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
         description="Run an Optuna search over model families and their hyperparameters "
         "under a time budget, refit the best pipeline on all rows and save it with joblib.")
-    fit.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
-    fit.add_argument("--target", help="target column (default: target/class/last ARFF attribute)")
-    fit.add_argument("--task", choices=TASKS, help="default: inferred from the target")
+    add_data_arguments(fit)
     fit.add_argument("--time", type=float, default=60.0, metavar="SECONDS",
                      help="wall-clock budget of the search (60)")
     fit.add_argument("--trials", type=int, metavar="N", help="stop after N trials")
