@@ -71,3 +71,39 @@ def new_task(latent) -> tuple[pd.Series, list[str], list[dict], np.ndarray]:
     params = [p for f in FAMILIES for p, _ in designs[f]]
     aucs = np.array([auc(np.asarray(latent), f, u) for f in FAMILIES for _, u in designs[f]])
     return pd.Series(metafeatures_of(np.asarray(latent))), families, params, aucs
+
+
+def objective_for(latent, extra: bool = False, families=FAMILIES):
+    """An Optuna objective over ``family`` and ``<family>__<name>``: the synthetic AUC of
+    the task with this latent vector (plus an unknown parameter ``extra`` when asked)."""
+    from automl_meta.spaces import suggest, to_unit
+
+    latent = np.asarray(latent)
+
+    def objective(trial) -> float:
+        family = trial.suggest_categorical("family", list(families))
+        params = suggest(trial, family, TASK, prefix=f"{family}__")
+        value = auc(latent, family, to_unit(family, TASK, params))
+        if extra:  # a parameter the sampler does not know
+            value -= 1e-3 * trial.suggest_float("extra", 0.0, 1.0)
+        return value
+
+    return objective
+
+
+def run_worker(storage: str, study_name: str, folder: str, seed: int, n_trials: int) -> None:
+    """One worker process: a MetaLearnedSampler from ``folder`` (a saved knowledge base
+    with its ``metalearner/``) on a shared study of the task with latent (0.8, 0.4)."""
+    import optuna
+
+    from automl_meta.metalearner import MetaLearner
+    from automl_meta.sampler import MetaLearnedSampler
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    latent = np.array([0.8, 0.4])
+    kb = KnowledgeBase.load(folder)
+    sampler = MetaLearnedSampler(metafeatures=pd.Series(metafeatures_of(latent)), task=TASK,
+                                 learner=MetaLearner.load(f"{folder}/metalearner"),
+                                 knowledge_base=kb, seed=seed)
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+    study.optimize(objective_for(latent), n_trials=n_trials)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import mixed_frame, mixed_target
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from synthetic import FAMILIES, TASK, auc, metafeatures_of
+from synthetic import FAMILIES, TASK, metafeatures_of, objective_for
 
 from automl_meta.cli import EXIT_OK, main
 from automl_meta.estimators import AutoMetaClassifier
@@ -24,27 +24,13 @@ from automl_meta.sampler import (
     warm_start_study,
 )
 from automl_meta.spaces import FAMILIES as ALL_FAMILIES
-from automl_meta.spaces import default_params, suggest, to_unit, validate_params
+from automl_meta.spaces import default_params, validate_params
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 #: Tasks the synthetic meta-learner did not train on (its tasks' latents are N(0, 1)).
 HELD_OUT = [(1.2, -0.8), (-1.0, 1.1), (0.3, 0.9), (-0.5, -1.3), (0.8, 0.4), (-1.5, -0.2)]
 CONFIG = "automl_meta:config"
-
-
-def objective_for(latent, extra: bool = False, families=FAMILIES):
-    latent = np.asarray(latent)
-
-    def objective(trial: optuna.Trial) -> float:
-        family = trial.suggest_categorical("family", list(families))
-        params = suggest(trial, family, TASK, prefix=f"{family}__")
-        value = auc(latent, family, to_unit(family, TASK, params))
-        if extra:  # a parameter the sampler does not know
-            value -= 1e-3 * trial.suggest_float("extra", 0.0, 1.0)
-        return value
-
-    return objective
 
 
 def best_possible(latent) -> float:
