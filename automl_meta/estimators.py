@@ -138,6 +138,10 @@ class _AutoMetaSearch(BaseEstimator):
                 n_jobs=self.n_jobs,
                 callbacks=[budget, *(callbacks or ())],
             )
+        if isinstance(study.sampler, MetaLearnedSampler):
+            # It holds the knowledge base (megabytes): not worth keeping in every saved
+            # model. The trials record where each configuration came from.
+            study.sampler = optuna.samplers.TPESampler(seed=seed)
         leaderboard = _leaderboard(study.trials, metric)
         if leaderboard.empty or leaderboard["status"].iloc[0] != "ok":
             raise SearchFailedError(_failure_message(leaderboard))
@@ -345,7 +349,10 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         ``fit_seconds`` (summed over folds), ``status`` (``ok``, ``failed``, ``timeout``,
         ``memory``) and ``error``.
     study_ : optuna.Study
-        The study; trials carry ``status``, ``error`` and ``fold_scores`` user attributes.
+        The study; trials carry ``status``, ``error`` and ``fold_scores`` user attributes
+        (and, with meta-learning, the ``automl_meta:config`` system attribute saying
+        where the configuration came from). After fit its sampler is a TPESampler: the
+        meta-learned one holds the knowledge base, too heavy to keep in saved models.
     classes_ : ndarray
         The class labels, in the order of ``predict_proba``'s columns.
     n_features_in_ : int

@@ -139,6 +139,15 @@ class MetaLearnedSampler(BaseSampler):
         self._chosen: dict[int, dict] = {}
         self._portfolio: list[dict] | None = None
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_lock"]  # a lock cannot be pickled; a fresh one is made on loading
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def learner(self):
         """The meta-trained :class:`~automl_meta.metalearner.MetaLearner` this sampler

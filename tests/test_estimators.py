@@ -418,18 +418,24 @@ def test_ensemble_size_is_checked(cls_data):
 
 
 def test_budget_keeps_back_the_best_trials_refit_time():
-    study = optuna.create_study()
-    trial = optuna.trial.create_trial(value=0.1, user_attrs={"fit_seconds": 8.0})
-    study.add_trial(trial)
+    class Study:  # what the callback reads of a study, and whether it stopped it
+        best_trial = optuna.trial.create_trial(value=0.1, user_attrs={"fit_seconds": 8.0})
+        stopped = False
+
+        def stop(self):
+            self.stopped = True
+
+    study = Study()
     budget = estimators._Budget(time.monotonic() + 60, 60, cv=5)
-    budget(study, study.trials[0])
+    budget(study, study.best_trial)
     assert budget.reserve == pytest.approx(2.0)  # 8 s over 5 folds: a full fit ~ 8 / 4
-    assert 57 < budget.remaining() < 58.1
+    assert 57 < budget.remaining() < 58.1 and not study.stopped
     expensive = estimators._Budget(time.monotonic() + 10, 10, cv=2)
-    expensive(study, study.trials[0])
+    expensive(study, study.best_trial)
     assert expensive.reserve == 5.0  # capped at half the budget
     spent = estimators._Budget(time.monotonic() + 1, 1, cv=2)
-    spent(study, study.trials[0])  # 0.5 s kept back, then the deadline passes
+    spent(study, study.best_trial)  # 0.5 s kept back
+    assert not study.stopped
     time.sleep(0.6)
-    spent(study, study.trials[0])
-    assert spent.remaining() <= 0
+    spent(study, study.best_trial)
+    assert study.stopped

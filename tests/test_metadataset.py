@@ -57,8 +57,11 @@ def _build_command(manifest: Path, store: Path, *extra: str) -> list[str]:
 
 
 def _n_evaluations(store: Path) -> tuple[int, int]:
-    """(distinct evaluations, fold rows) in a store file."""
+    """(distinct evaluations, fold rows) in a store file; (0, 0) while a builder that
+    has just created the file has not yet made its tables."""
     with sqlite3.connect(store) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'evaluations'").fetchone():
+            return 0, 0
         distinct = conn.execute("SELECT COUNT(*) FROM (SELECT DISTINCT dataset, family, "
                                 "config_id FROM evaluations)").fetchone()[0]
         rows = conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -324,3 +325,6 @@ def test_estimator_warm_starts_from_a_knowledge_base_folder(meta_trained, tmp_pa
     assert got[:5] == ["portfolio"] * 5
     assert not any(t.user_attrs.get("source") == "default" for t in model.study_.trials)
     assert model.score(X, y) > 0.7
+    saved = pickle.dumps(model)  # without the sampler's knowledge base: small
+    assert len(saved) < 1_000_000
+    np.testing.assert_array_equal(pickle.loads(saved).predict(X), model.predict(X))
