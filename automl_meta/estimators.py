@@ -44,7 +44,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from automl_meta.data import Dataset, Schema, make_dataset
 from automl_meta.evaluation import Metric, aligned_proba, evaluate, get_metric, make_folds
 from automl_meta.exceptions import AutoMetaError, DataValidationError
-from automl_meta.sampler import MetaLearnedSampler, trial_params
+from automl_meta.sampler import MetaLearnedSampler, config_from_params, trial_params
 from automl_meta.spaces import FAMILIES, build_pipeline, default_params, get_family, suggest
 
 LEADERBOARD_COLUMNS = (
@@ -550,20 +550,14 @@ def _enqueue_default(study: optuna.Study, family: str, task: str) -> None:
                         user_attrs={"source": "default"}, skip_if_exists=True)
 
 
-def _trial_config(params: dict) -> tuple[str | None, dict]:
-    """The family and its unprefixed hyperparameters from a trial's ``params``."""
-    family = params.get("family")
-    prefix = f"{family}__"
-    return family, {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
-
-
 def _leaderboard(trials: Sequence[optuna.trial.FrozenTrial], metric: Metric) -> pd.DataFrame:
     """Finished trials, best first: successes by loss then trial number, then failures."""
     rows = []
     for trial in trials:
         if trial.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
             continue  # pruned at the deadline, or still running in another process
-        family, params = _trial_config(trial.params)
+        # A trial that failed before sampling its family has no configuration.
+        family, params = config_from_params(trial.params) or (None, {})
         fold_scores = trial.user_attrs.get("fold_scores") or [math.nan]
         ok = trial.state == optuna.trial.TrialState.COMPLETE
         rows.append({
