@@ -279,8 +279,8 @@ class Context:
         distances = np.abs(normalizer.transform(table)
                            - normalizer.transform(self.metafeatures)).sum(axis=1)
         nearest = table.index[np.argsort(distances, kind="stable")[:n]]
-        scores = kb.scores()
-        scores = scores[scores["dataset"].isin(nearest) & scores["loss"].notna()]
+        scores = kb.subset(nearest).scores()  # only the neighbours' evaluations are scored
+        scores = scores[scores["loss"].notna()]
         best = scores.loc[scores.groupby("dataset")["loss"].idxmin()].set_index("dataset")
         rows = []
         for name in nearest:
