@@ -439,3 +439,29 @@ def test_budget_keeps_back_the_best_trials_refit_time():
     time.sleep(0.6)
     spent(study, study.best_trial)
     assert study.stopped
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_refit_uses_n_jobs_threads_not_every_core(cls_data, monkeypatch, n_jobs):
+    # OpenMP's default (every core) made a HistGradientBoosting refit 30x slower than its
+    # trials on a busy machine and broke the time budget.
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real_build = estimators.build_pipeline
+
+    def recording_build(*args, **kwargs):
+        pipeline = real_build(*args, **kwargs)
+        real_fit = pipeline.fit
+
+        def fit(X, y):
+            seen.append({p["user_api"]: p["num_threads"] for p in threadpool_info()})
+            return real_fit(X, y)
+
+        pipeline.fit = fit
+        return pipeline
+
+    monkeypatch.setattr(estimators, "build_pipeline", recording_build)
+    X, y = cls_data
+    AutoMetaClassifier(n_trials=1, families=["linear"], n_jobs=n_jobs, **FAST).fit(X, y)
+    assert seen and all(threads <= n_jobs for threads in seen[-1].values())
