@@ -37,6 +37,7 @@ import optuna
 import pandas as pd
 import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution
+from tqdm.auto import tqdm
 
 from automl_meta.data import dataset_groups
 from automl_meta.evaluation.metrics import DEFAULT_METRIC, get_metric
@@ -246,7 +247,7 @@ def trained(kb: KnowledgeBase, method: str, steps: int | None, train_names: list
 
 
 def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, cache: Path,
-        log=print) -> dict:
+        log=print, progress: bool = True) -> dict:
     scores = kb.scores()
     metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index("dataset")
     every_pool = {n: p for n, p in pools_of(scores, 2).items() if n in metafeatures.index}
@@ -260,6 +261,18 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
     if quick:
         steps = {"joint": 600, "reptile": 100, "maml": 50}
     groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
+    key = hashlib.sha256(json.dumps([kb.counts(), folds, seeds, quick, gp_every, DEFAULT,
+                                     BUDGETS]).encode()).hexdigest()[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    journal = cache / f"records-{key}.jsonl"
+    done = {}
+    if journal.is_file():
+        for line in journal.read_text().splitlines():
+            try:
+                finished = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the interruption
+                continue
+            done[finished[0]["dataset"]] = finished
     records = []
     for k, test in enumerate(fold_names):
         test_groups = set(groups[test])
@@ -281,42 +294,53 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
         fallbacks = {t: list(r.mean().sort_values().index) for t, r in by_task.items()}
         scratch = {s: MetaLearner(steps=0, seed=s, device="cpu").fit(kb, datasets=train_names)
                    for s in range(seeds)}
-        for position, name in enumerate(test):
+        for position, name in enumerate(tqdm(test, desc=f"fold {k + 1}", unit="dataset",
+                                             disable=not progress)):
+            if name in done:  # finished by an interrupted run with the same settings
+                records.extend(done[name])
+                continue
             pool, features = pools[name], metafeatures.loc[name]
             budget = min(max(BUDGETS), len(pool.losses))
             curves: dict[str, list[np.ndarray]] = {}
+            seconds: dict[str, float] = {}
 
-            def add(method: str, picks: list[int], pool=pool, curves=curves) -> None:
+            def add(method: str, search, *args, pool=pool, curves=curves, seconds=seconds,
+                    **kwargs) -> None:
+                began = time.process_time()
+                picks = search(*args, **kwargs)
+                seconds[method] = seconds.get(method, 0.0) + time.process_time() - began
                 curves.setdefault(method, []).append(pool.regret_curve(picks, max(BUDGETS)))
 
             for m in METHODS:
-                add(f"meta-learner ({m})", surrogate_search(learners[m], features, pool,
-                                                            budget, adapt=True))
-            add(f"zero-shot only ({DEFAULT})", surrogate_search(learners[DEFAULT], features,
-                                                                pool, budget, adapt=False))
-            add("greedy portfolio", follow(pool, portfolios[pool.task], budget,
-                                           fallbacks[pool.task]))
-            add("best single default", follow(pool, [singles[pool.task]], 1,
-                                              fallbacks[pool.task]))
+                add(f"meta-learner ({m})", surrogate_search, learners[m], features, pool,
+                    budget, adapt=True)
+            add(f"zero-shot only ({DEFAULT})", surrogate_search, learners[DEFAULT], features,
+                pool, budget, adapt=False)
+            add("greedy portfolio", follow, pool, portfolios[pool.task], budget,
+                fallbacks[pool.task])
+            add("best single default", follow, pool, [singles[pool.task]], 1,
+                fallbacks[pool.task])
             warm = knn_first(pool, normalizer.transform(features), train_pools,
                              train_embeddings)
             for s in range(seeds):
-                add("random search", random_search(pool, budget, s))
-                add("Optuna TPE", optuna_search(pool, budget, optuna.samplers.TPESampler(
-                    seed=s, multivariate=True), s))
+                add("random search", random_search, pool, budget, s)
+                add("Optuna TPE", optuna_search, pool, budget,
+                    optuna.samplers.TPESampler(seed=s, multivariate=True), s)
                 if position % gp_every == 0:  # a GP ask costs ~1 s once it has 10 trials
-                    add("Optuna GP", optuna_search(pool, budget, optuna.samplers.GPSampler(
-                        seed=s), s))
-                add("kNN warm start + TPE", optuna_search(
-                    pool, budget, optuna.samplers.TPESampler(seed=s, multivariate=True), s,
-                    first=warm))
-                add("surrogate from scratch", surrogate_search(scratch[s], features, pool,
-                                                               budget, adapt=True,
-                                                               adapt_steps=30))
-            for method, runs in curves.items():
-                records.append({"dataset": name, "task": pool.task, "fold": k,
-                                "pool_size": len(pool.losses), "method": method,
-                                "regret": np.mean(runs, axis=0).tolist()})
+                    add("Optuna GP", optuna_search, pool, budget,
+                        optuna.samplers.GPSampler(seed=s), s)
+                add("kNN warm start + TPE", optuna_search, pool, budget,
+                    optuna.samplers.TPESampler(seed=s, multivariate=True), s, first=warm)
+                add("surrogate from scratch", surrogate_search, scratch[s], features, pool,
+                    budget, adapt=True, adapt_steps=30)
+            finished = [{"dataset": name, "task": pool.task, "fold": k,
+                         "pool_size": len(pool.losses), "method": method,
+                         "regret": np.mean(runs, axis=0).tolist(),
+                         "cpu_seconds_per_run": seconds[method] / len(runs)}
+                        for method, runs in curves.items()]
+            with journal.open("a") as f:
+                f.write(json.dumps(finished) + "\n")
+            records.extend(finished)
         log(f"fold {k + 1} done in {time.perf_counter() - start:.0f} s")
     return {"records": records, "n_datasets": len(names),
             "n_test_datasets": sum(len(f) for f in fold_names)}
@@ -403,6 +427,9 @@ def markdown(summary: pd.DataFrame, meta: dict) -> str:
         "`best single default` is a one-trial reference (ranked at 1 trial only). A method "
         "run on fewer datasets (see below) is ranked among the methods on those datasets.",
         "",
+        "CPU seconds per search of 50 trials (median over datasets; one core): " + ", ".join(
+            f"{m} {v:.2f}" for m, v in meta["cpu_seconds"].items()) + ".",
+        "",
         "Datasets per method: " + ", ".join(
             f"{m} {n}" for m, n in summary.groupby("method")["datasets"].max().items()) + ".",
         "",
@@ -451,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                         "column + features), for a store whose meta-features are not in yet")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--gp-every", type=int, default=1, metavar="N",
+    parser.add_argument("--gp-every", type=int, default=10, metavar="N",
                         help="run Optuna GP on every N-th test dataset only (it is slow on "
                         "large pools; the tables rank it on those datasets)")
     parser.add_argument("--quick", action="store_true",
@@ -478,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
             "configs_per_dataset": round(counts["evaluations"] / max(counts["datasets"], 1),
                                          1),
             "n_datasets": result["n_datasets"], "n_test_datasets": result["n_test_datasets"],
+            "cpu_seconds": pd.DataFrame(result["records"]).groupby("method")[
+                "cpu_seconds_per_run"].median().sort_values().round(3).to_dict(),
             "seconds": time.perf_counter() - start}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
