@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,13 +45,14 @@ class Schema:
 
     @classmethod
     def from_frame(cls, X: pd.DataFrame) -> Schema:
-        numeric = tuple(c for c in X.columns if not isinstance(X[c].dtype, pd.CategoricalDtype))
-        categorical = {
-            c: len(X[c].cat.categories)
-            for c in X.columns
-            if isinstance(X[c].dtype, pd.CategoricalDtype)
-        }
-        return cls(numeric=numeric, categorical=categorical)
+        dtypes = X.dtypes.items()  # not X[c].dtype: a column lookup each is slow on wide data
+        numeric, categorical = [], {}
+        for c, dtype in dtypes:
+            if isinstance(dtype, pd.CategoricalDtype):
+                categorical[c] = len(dtype.categories)
+            else:
+                numeric.append(c)
+        return cls(numeric=tuple(numeric), categorical=categorical)
 
 
 @dataclass
@@ -161,6 +163,15 @@ def _column_kind(col: pd.Series) -> str:
     return "numeric" if numbers else "categorical"
 
 
+def column_names(columns, what: str = "X") -> list[str]:
+    """The column names as strings; :class:`DataValidationError` if two are the same."""
+    names = [c if isinstance(c, str) else str(c) for c in columns]
+    duplicated = sorted(n for n, count in Counter(names).items() if count > 1)
+    if duplicated:
+        raise DataValidationError(f"{what} has duplicate column names: {duplicated}")
+    return names
+
+
 def prepare_X(
     X: pd.DataFrame | np.ndarray, *, what: str = "X", drop_empty: bool = False
 ) -> pd.DataFrame:
@@ -183,27 +194,40 @@ def prepare_X(
         raise DataValidationError(f"{what} has no rows")
     if X.shape[1] == 0:
         raise DataValidationError(f"{what} has no feature columns")
-    names = [c if isinstance(c, str) else str(c) for c in X.columns]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise DataValidationError(f"{what} has duplicate column names: {duplicated}")
+    names = column_names(X.columns, what)
+    # Columns of a plain numeric dtype (all of them, in wide data) are converted as one
+    # matrix: one by one, 10,000 columns would take most of a minute.
+    plain = [is_plain_numeric(dtype) for dtype in X.dtypes]
+    matrix = X.loc[:, plain].to_numpy(dtype="float64", na_value=np.nan)
+    numeric_columns = iter(matrix.T)
     out = {}
-    for name, (_, col) in zip(names, X.items(), strict=True):
-        col = col.rename(name)
-        if col.isna().all():
+    for i, (name, is_plain) in enumerate(zip(names, plain, strict=True)):
+        col = next(numeric_columns) if is_plain else X.iloc[:, i].rename(name)
+        if pd.isna(col).all():
             if drop_empty:
                 continue
             raise DataValidationError(f"column {name!r} of {what} is entirely missing; drop it")
-        if _column_kind(col) == "numeric":
-            values = pd.to_numeric(col, errors="raise").astype("float64").reset_index(drop=True)
-            if np.isinf(values.to_numpy()).any():
-                raise DataValidationError(f"column {name!r} of {what} contains infinite values")
-            out[name] = values
+        if is_plain:
+            values = col
+        elif _column_kind(col) == "numeric":
+            values = pd.to_numeric(col, errors="raise").to_numpy(dtype="float64",
+                                                                 na_value=np.nan)
         else:
             out[name] = _as_category(col)
+            continue
+        if np.isinf(values).any():
+            raise DataValidationError(f"column {name!r} of {what} contains infinite values")
+        out[name] = values
     if not out:
         raise DataValidationError(f"{what} has no column with any value")
     return pd.DataFrame(out, index=pd.RangeIndex(len(X)))
+
+
+def is_plain_numeric(dtype) -> bool:
+    """A bool or real-number dtype, whose values convert to float64 as they are."""
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_complex_dtype(dtype):
+        return False
+    return pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)
 
 
 def _as_category(col: pd.Series) -> pd.Series:
@@ -560,8 +584,10 @@ __all__ = [
     "Dataset",
     "Schema",
     "TASKS",
+    "column_names",
     "dataset_groups",
     "infer_task",
+    "is_plain_numeric",
     "load_dataset",
     "load_manifest_entry",
     "make_dataset",

@@ -25,9 +25,11 @@ Example
 from __future__ import annotations
 
 import contextlib
+import datetime
 import math
 import numbers
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,10 +44,16 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import threadpool_limits
 
-from automl_meta.data import Dataset, Schema, make_dataset
+from automl_meta.data import Dataset, Schema, column_names, is_plain_numeric, make_dataset
 from automl_meta.evaluation import Metric, aligned_proba, evaluate, get_metric, make_folds
 from automl_meta.exceptions import AutoMetaError, DataValidationError
-from automl_meta.sampler import MetaLearnedSampler, config_from_params, trial_params
+from automl_meta.metadataset.store import pid_alive
+from automl_meta.sampler import (
+    MetaLearnedSampler,
+    config_from_params,
+    open_storage,
+    trial_params,
+)
 from automl_meta.spaces import FAMILIES, build_pipeline, default_params, get_family, suggest
 
 LEADERBOARD_COLUMNS = (
@@ -127,9 +135,12 @@ class _AutoMetaSearch(BaseEstimator):
         objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, budget,
                                {} if self.ensemble_size > 1 else None)
         with _optuna_verbosity(self.verbose):
-            sampler = self._sampler(dataset, families, seed)
-            study = self._open_study(sampler, dataset, metric)
-            if not isinstance(sampler, MetaLearnedSampler):
+            study = self._open_study(dataset, metric)
+            # Seeded as in an earlier run, the sampler of a resumed study would propose
+            # again the configurations that run began with.
+            study.sampler = self._sampler(dataset, families,
+                                          seed + len(study.get_trials(deepcopy=False)))
+            if not isinstance(study.sampler, MetaLearnedSampler):
                 for family in families:
                     _enqueue_default(study, family, dataset.task)
             study.optimize(
@@ -196,6 +207,7 @@ class _AutoMetaSearch(BaseEstimator):
 
     def _check_data(self, X, y) -> Dataset:
         if isinstance(X, pd.DataFrame):
+            column_names(X.columns)  # sklearn's own check names no column
             validate_data(self, X, y, skip_check_array=True)  # sets feature_names_in_
             if not isinstance(y, (pd.Series, pd.DataFrame)):
                 y = column_or_1d(y, warn=True)
@@ -234,10 +246,10 @@ class _AutoMetaSearch(BaseEstimator):
                                   learner=learner, knowledge_base=kb, families=families,
                                   seed=seed)
 
-    def _open_study(self, sampler: optuna.samplers.BaseSampler, dataset: Dataset,
-                    metric: Metric) -> optuna.Study:
-        study = optuna.create_study(storage=self.storage, study_name=self.study_name,
-                                    sampler=sampler, direction="minimize", load_if_exists=True)
+    def _open_study(self, dataset: Dataset, metric: Metric) -> optuna.Study:
+        study = optuna.create_study(storage=open_storage(self.storage),
+                                    study_name=self.study_name, direction="minimize",
+                                    load_if_exists=True)
         # A shared or resumed study must be about the same problem, or its best trial
         # would be meaningless here.
         expected = {"task": dataset.task, "metric": metric.name,
@@ -250,6 +262,7 @@ class _AutoMetaSearch(BaseEstimator):
                 raise DataValidationError(
                     f"study {study.study_name!r} was made for {key}={found!r}, not {value!r}; "
                     "use another study_name")
+        _recover_interrupted(study)
         return study
 
     def _refit(self, family: str, params: dict, dataset: Dataset, seed: int) -> Pipeline:
@@ -265,6 +278,8 @@ class _AutoMetaSearch(BaseEstimator):
         """``X`` checked against the columns seen in ``fit`` and typed like them."""
         check_is_fitted(self)
         if isinstance(X, pd.DataFrame):
+            if X.shape[0] == 0:
+                raise DataValidationError("X has no rows to predict")
             # sklearn's check names the missing and the unexpected columns.
             validate_data(self, X, reset=False, skip_check_array=True)
             frame = X.set_axis(self._columns, axis=1)
@@ -320,7 +335,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         Optuna storage (e.g. ``"sqlite:///study.db"``) so that the study persists and
         several processes can share it; in memory by default.
     study_name : str or None, default=None
-        Name of the study in ``storage``; an existing study of that name is resumed.
+        Name of the study in ``storage``; an existing study of that name is resumed. Trials
+        that killed processes of this host left running are then marked failed and their
+        configurations run again (see ``docs/reliability.md``).
     sampler : optuna.samplers.BaseSampler or None, default=None
         Sampler to use instead of the meta-learned one (the family defaults are then
         enqueued first).
@@ -456,6 +473,16 @@ class _Objective:
     oof: dict | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
+        try:
+            return self._run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a trial that raises fails, the search goes on
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[-2000:])
+            return math.nan
+
+    def _run(self, trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", self.families)
         params = suggest(trial, family, self.dataset.task, prefix=f"{family}__")
         time_limit = None
@@ -555,6 +582,52 @@ def _enqueue_default(study: optuna.Study, family: str, task: str) -> None:
                         user_attrs={"source": "default"}, skip_if_exists=True)
 
 
+#: Prefix of the study system attributes by which the processes fitting on a study
+#: register (their host and pid).
+_WORKER_ATTR = "automl_meta:worker:"
+
+
+def _recover_interrupted(study: optuna.Study) -> None:
+    """Fail the trials that killed processes left RUNNING and enqueue them again, then
+    register this process as a worker of the study.
+
+    Only the process running a trial can finish it, and every process that fits on a
+    study registers in it before its first trial. When every registered process ran on
+    this host and has died, the RUNNING trials that started before this check will
+    never finish: each becomes a FAIL trial (``error`` says it was interrupted) and the
+    configuration it was evaluating is enqueued again, so that a resumed search loses
+    nothing and counts nothing twice. While a registered process lives, or ran on
+    another host, its trials are left alone.
+    """
+    storage, study_id = study._storage, study._study_id
+    host = socket.gethostname()
+    workers = [value for key, value in storage.get_study_system_attrs(study_id).items()
+               if key.startswith(_WORKER_ATTR)]
+    checked = datetime.datetime.now()
+    if workers and all(h == host and not pid_alive(pid) for h, pid in workers):
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if trial.datetime_start is not None and trial.datetime_start < checked:
+                _retry_interrupted(study, trial)
+    storage.set_study_system_attr(study_id, f"{_WORKER_ATTR}{host}:{os.getpid()}:"
+                                  f"{time.time_ns()}", [host, os.getpid()])
+
+
+def _retry_interrupted(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "error",
+                                    "interrupted: the process running the trial died")
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:  # another process recovered it
+        return
+    params = trial.system_attrs.get("fixed_params") or trial.params
+    if params:
+        attrs = {"retry_of": trial.number}
+        if "source" in trial.user_attrs:
+            attrs["source"] = trial.user_attrs["source"]
+        study.enqueue_trial(params, user_attrs=attrs)
+
+
 def _leaderboard(trials: Sequence[optuna.trial.FrozenTrial], metric: Metric) -> pd.DataFrame:
     """Finished trials, best first: successes by loss then trial number, then failures."""
     rows = []
@@ -630,18 +703,27 @@ def _check_families(families: Sequence[str] | None) -> list[str]:
 
 def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Columns typed as in fit: numbers as float64, categories as strings (unseen kept)."""
+    # Numeric columns of a numeric dtype are converted at once (wide data has thousands).
+    fast = [is_plain_numeric(dtype) and name not in schema.categorical
+            for name, dtype in X.dtypes.items()]
+    matrix = iter(X.loc[:, fast].to_numpy(dtype="float64", na_value=np.nan).T)
     out = {}
-    for name, column in X.items():
-        if name in schema.categorical:
-            text = column.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+    for i, (name, is_fast) in enumerate(zip(X.columns, fast, strict=True)):
+        if is_fast:
+            values = next(matrix)
+        elif name in schema.categorical:
+            text = X.iloc[:, i].astype(object).map(lambda v: None if pd.isna(v) else str(v))
             out[name] = text.astype("category")
             continue
-        try:
-            values = pd.to_numeric(column, errors="raise").astype("float64")
-        except (ValueError, TypeError) as exc:
-            raise DataValidationError(
-                f"column {name!r} was numeric in fit but holds other values: {exc}") from exc
-        if np.isinf(values.to_numpy()).any():
+        else:
+            try:
+                values = pd.to_numeric(X.iloc[:, i], errors="raise").to_numpy(
+                    dtype="float64", na_value=np.nan)
+            except (ValueError, TypeError) as exc:
+                raise DataValidationError(
+                    f"column {name!r} was numeric in fit but holds other values: {exc}") \
+                    from exc
+        if np.isinf(values).any():
             raise DataValidationError(f"column {name!r} of X contains infinite values")
         out[name] = values
     return pd.DataFrame(out, index=X.index)

@@ -179,6 +179,9 @@ def recommend(X, y, k: int = 10, *, task: str | None = None,
     """
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise DataValidationError(f"k must be a positive integer, got {k!r}")
+    if not isinstance(n_candidates, (int, np.integer)) or isinstance(n_candidates, bool) or (
+            n_candidates < 0):
+        raise DataValidationError(f"n_candidates must be an integer >= 0, got {n_candidates!r}")
     dataset = make_dataset(X, y, task=task)
     if metafeatures is None:
         from automl_meta.metafeatures import MetaFeatureExtractor
@@ -203,10 +206,18 @@ class Context:
     def create(cls, task: str, metafeatures, learner=None, knowledge_base=None,
                families: Sequence[str] | None = None) -> Context:
         from automl_meta.metadataset.knowledge_base import KnowledgeBase
+        from automl_meta.metalearner import MetaLearner
 
         learner = learner if learner is not None else shipped_learner()
+        if not isinstance(learner, MetaLearner):
+            raise DataValidationError(f"learner must be a MetaLearner, got "
+                                      f"{type(learner).__name__}")
+        learner._check_fitted()
         if knowledge_base is None:
             knowledge_base = KnowledgeBase.load()
+        elif not isinstance(knowledge_base, KnowledgeBase):
+            raise DataValidationError(f"knowledge_base must be a KnowledgeBase, got "
+                                      f"{type(knowledge_base).__name__}")
         known = [f for f in learner.families_ if f in FAMILIES]
         if families is None:
             families = known

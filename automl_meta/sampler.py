@@ -31,7 +31,12 @@ from optuna.samplers import BaseSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from automl_meta.exceptions import DataValidationError, InvalidParamsError, KnowledgeBaseError
+from automl_meta.exceptions import (
+    DataSourceError,
+    DataValidationError,
+    InvalidParamsError,
+    KnowledgeBaseError,
+)
 from automl_meta.spaces import (
     FAMILIES,
     from_unit,
@@ -120,6 +125,8 @@ class MetaLearnedSampler(BaseSampler):
             raise DataValidationError(f"beta must be a finite number >= 0, got {beta!r}")
         if not (isinstance(exploration, (int, float)) and 0 <= exploration <= 1):
             raise DataValidationError(f"exploration must be within [0, 1], got {exploration!r}")
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise DataValidationError(f"seed must be an integer or None, got {seed!r}")
         if fallback is not None and not isinstance(fallback, BaseSampler):
             raise DataValidationError("fallback must be an optuna sampler, got "
                                       f"{type(fallback).__name__}")
@@ -329,6 +336,21 @@ def warm_start_study(study: optuna.Study, X, y, n_configs: int = 10, *,
     return added
 
 
+def open_storage(storage):
+    """An Optuna storage URL opened as an ``RDBStorage`` (other values are returned as
+    they are), with a :class:`DataSourceError` that names the URL when it cannot be
+    opened (unknown database kind, no such folder, unreachable server) instead of
+    SQLAlchemy's own errors."""
+    if not isinstance(storage, str):
+        return storage
+    try:
+        return optuna.storages.RDBStorage(storage)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy and database drivers raise many types
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataSourceError(f"cannot open the Optuna storage {storage!r}: "
+                              f"{type(exc).__name__}: {reason}") from exc
+
+
 def studies_knowledge_base(storage, study_names: Sequence[str],
                            metafeatures: pd.DataFrame | None = None):
     """A knowledge base of one custom family from past studies' completed trials."""
@@ -336,10 +358,11 @@ def studies_knowledge_base(storage, study_names: Sequence[str],
 
     if isinstance(study_names, str) or not len(study_names):
         raise DataValidationError("study_names must be a non-empty list of study names")
+    opened = open_storage(storage)
     rows, distributions = [], {}
     for name in study_names:
         try:
-            study = optuna.load_study(study_name=name, storage=storage)
+            study = optuna.load_study(study_name=name, storage=opened)
         except KeyError as exc:
             raise KnowledgeBaseError(f"no study named {name!r} in {storage!r}") from exc
         if len(study.directions) != 1:

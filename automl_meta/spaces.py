@@ -325,6 +325,9 @@ def validate_params(family: str, task: str, params: Mapping) -> dict:
     Raises :class:`InvalidParamsError` naming unknown, missing or out-of-range parameters.
     """
     space = get_family(family).params(task)
+    if not isinstance(params, Mapping):
+        raise InvalidParamsError(
+            f"{family}: a configuration must be a dict, got {type(params).__name__}")
     known = {p.name for p in space}
     unknown = sorted(set(params) - known)
     if unknown:

@@ -5,67 +5,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from corpus import (
+    FAMILIES,
+    PROTOCOL,
+    build_command,
+    expected_evaluations,
+    n_evaluations,
+    write_corpus,
+)
 
 from automl_meta.exceptions import KnowledgeBaseError, KnowledgeBaseVersionError
 from automl_meta.metadataset import KnowledgeBase, Store
 from automl_meta.metadataset.builder import Builder, Protocol, design
 from automl_meta.metadataset.sources import from_manifest
 from automl_meta.spaces import validate_params
-
-FAMILIES = ["linear", "knn"]
-PROTOCOL = Protocol(n_configs=4, cv=2, time_limit=60, memory_limit_mb=None)
-
-
-def _write_corpus(folder: Path, n_datasets: int = 3) -> Path:
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n_datasets):
-        n = 60 + 10 * i
-        X = rng.normal(size=(n, 3))
-        frame = pd.DataFrame(X, columns=["a", "b", "c"])
-        frame["colour"] = rng.choice(["red", "green", "blue"], size=n)
-        task = "regression" if i % 2 else "classification"
-        frame["target"] = (X[:, 0] + rng.normal(size=n) if task == "regression"
-                           else (X[:, 0] > 0).astype(int))
-        path = folder / f"d{i}.csv"
-        frame.to_csv(path, index=False)
-        rows.append({"name": f"d{i}", "path": path.name, "target": "target", "task": task,
-                     "rows": n, "features": 4})
-    manifest = folder / "manifest.csv"
-    pd.DataFrame(rows).to_csv(manifest, index=False)
-    return manifest
-
-
-def _expected(manifest: Path, protocol: Protocol = PROTOCOL) -> int:
-    return len(pd.read_csv(manifest)) * len(FAMILIES) * protocol.n_configs
-
-
-def _build_command(manifest: Path, store: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "automl_meta.cli", "build", "--manifest", str(manifest),
-            "--store", str(store), "--families", *FAMILIES, "--configs", "4", "--cv", "2",
-            "--quiet", *extra]
-
-
-def _n_evaluations(store: Path) -> tuple[int, int]:
-    """(distinct evaluations, fold rows) in a store file; (0, 0) while a builder that
-    has just created the file has not yet made its tables."""
-    with sqlite3.connect(store) as conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'evaluations'").fetchone():
-            return 0, 0
-        distinct = conn.execute("SELECT COUNT(*) FROM (SELECT DISTINCT dataset, family, "
-                                "config_id FROM evaluations)").fetchone()[0]
-        rows = conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-    return distinct, rows
 
 
 def test_design_is_shared_default_first_and_inside_the_space():
@@ -79,13 +37,13 @@ def test_design_is_shared_default_first_and_inside_the_space():
 
 
 def test_build_fills_the_store_and_exports_a_loadable_knowledge_base(tmp_path):
-    manifest = _write_corpus(tmp_path)
+    manifest = write_corpus(tmp_path)
     store = Store(tmp_path / "store.sqlite")
     summary = Builder(store, PROTOCOL, families=FAMILIES, progress=False).run(
         from_manifest(manifest))
-    assert summary.done == summary.planned == _expected(manifest)
+    assert summary.done == summary.planned == expected_evaluations(manifest)
     assert summary.remaining == 0 and not summary.interrupted
-    assert _n_evaluations(store.path) == (summary.done, summary.done * PROTOCOL.cv)
+    assert n_evaluations(store.path) == (summary.done, summary.done * PROTOCOL.cv)
 
     kb = KnowledgeBase.from_store(store)
     kb.save(tmp_path / "kb")
@@ -113,7 +71,7 @@ def test_builder_refuses_another_protocol_on_the_same_store(tmp_path):
 
 
 def test_the_same_data_under_two_names_is_built_once(tmp_path):
-    manifest = _write_corpus(tmp_path, n_datasets=1)
+    manifest = write_corpus(tmp_path, n_datasets=1)
     table = pd.read_csv(manifest)
     copy = pd.read_csv(tmp_path / "d0.csv")
     copy["colour"] = copy["colour"].map({"red": "r", "green": "g", "blue": "b"})  # re-encoded
@@ -127,81 +85,56 @@ def test_the_same_data_under_two_names_is_built_once(tmp_path):
 
 
 def test_dry_run_writes_no_evaluation(tmp_path):
-    manifest = _write_corpus(tmp_path)
-    out = subprocess.run(_build_command(manifest, tmp_path / "s.sqlite", "--dry-run"),
+    manifest = write_corpus(tmp_path)
+    out = subprocess.run(build_command(manifest, tmp_path / "s.sqlite", "--dry-run"),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert f"would run {_expected(manifest)} evaluations on 3 datasets" in out.stdout
-    assert _n_evaluations(tmp_path / "s.sqlite") == (0, 0)
-
-
-def test_killed_build_resumes_with_nothing_lost_or_duplicated(tmp_path):
-    manifest = _write_corpus(tmp_path)
-    store = tmp_path / "store.sqlite"
-    command = _build_command(manifest, store, "--jobs", "2")
-    expected = _expected(manifest)
-    for _ in range(3):  # kill it repeatedly at different moments
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        before = _n_evaluations(store)[0] if store.exists() else 0
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if store.exists() and _n_evaluations(store)[0] >= before + 2:
-                break
-            time.sleep(0.05)  # polling the store, not standing in for synchronisation
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    distinct, rows = _n_evaluations(store)
-    assert 0 < distinct < expected
-    assert rows == distinct * PROTOCOL.cv  # every evaluation complete: all folds or none
-    out = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert re.search(rf"ran {expected - distinct} of {expected - distinct} evaluations",
-                     out.stdout), out.stdout
-    assert _n_evaluations(store) == (expected, expected * PROTOCOL.cv)
+    assert f"would run {expected_evaluations(manifest)} evaluations on 3 datasets" in out.stdout
+    assert n_evaluations(tmp_path / "s.sqlite") == (0, 0)
 
 
 def test_two_builders_on_one_store_share_the_work(tmp_path):
-    manifest = _write_corpus(tmp_path)
+    manifest = write_corpus(tmp_path)
     store = tmp_path / "store.sqlite"
     Store(store)  # create it first so both processes open the same file
-    procs = [subprocess.Popen(_build_command(manifest, store), stdout=subprocess.PIPE,
+    procs = [subprocess.Popen(build_command(manifest, store), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outputs]
     done = [int(re.search(r"ran (\d+) of", o[0]).group(1)) for o in outputs]
-    expected = _expected(manifest)
+    expected = expected_evaluations(manifest)
     assert sum(done) == expected  # each evaluation ran in exactly one builder
-    assert _n_evaluations(store) == (expected, expected * PROTOCOL.cv)
+    assert n_evaluations(store) == (expected, expected * PROTOCOL.cv)
 
 
 def test_build_on_a_dask_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
-    manifest = _write_corpus(tmp_path, n_datasets=2)
+    manifest = write_corpus(tmp_path, n_datasets=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
         store = Store(tmp_path / "store.sqlite")
         summary = Builder(store, PROTOCOL, families=FAMILIES, scheduler=cluster.scheduler_address,
                           progress=False).run(from_manifest(manifest))
-    expected = _expected(manifest)
+    expected = expected_evaluations(manifest)
     assert summary.done == expected
-    assert _n_evaluations(store.path) == (expected, expected * PROTOCOL.cv)
+    assert n_evaluations(store.path) == (expected, expected * PROTOCOL.cv)
 
 
 def test_seed_from_an_export_resumes_without_redoing_work(tmp_path):
-    manifest = _write_corpus(tmp_path)
+    manifest = write_corpus(tmp_path)
     first = Store(tmp_path / "a.sqlite")
     Builder(first, PROTOCOL, families=FAMILIES, progress=False).run(from_manifest(manifest))
     KnowledgeBase.from_store(first).save(tmp_path / "kb")
     fresh = Store(tmp_path / "b.sqlite")
     added = fresh.import_knowledge_base(KnowledgeBase.load(tmp_path / "kb"))
-    assert added == _expected(manifest) * PROTOCOL.cv
+    assert added == expected_evaluations(manifest) * PROTOCOL.cv
     summary = Builder(fresh, PROTOCOL, families=FAMILIES, progress=False).run(
         from_manifest(manifest))
     assert summary.planned == 0
 
 
 def _small_kb(tmp_path) -> Path:
-    manifest = _write_corpus(tmp_path, n_datasets=1)
+    manifest = write_corpus(tmp_path, n_datasets=1)
     store = Store(tmp_path / "store.sqlite")
     Builder(store, PROTOCOL, families=["knn"], progress=False).run(from_manifest(manifest))
     return KnowledgeBase.from_store(store).save(tmp_path / "kb")
@@ -253,9 +186,9 @@ def test_store_refuses_a_file_that_is_not_sqlite(tmp_path):
 
 
 def test_build_cli_exports(tmp_path):
-    manifest = _write_corpus(tmp_path, n_datasets=1)
+    manifest = write_corpus(tmp_path, n_datasets=1)
     out = subprocess.run(
-        _build_command(manifest, tmp_path / "s.sqlite", "--export", str(tmp_path / "kb")),
+        build_command(manifest, tmp_path / "s.sqlite", "--export", str(tmp_path / "kb")),
         capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "1"})
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "kb" / "manifest.json").is_file()

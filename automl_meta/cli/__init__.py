@@ -1,8 +1,9 @@
 """The ``automl-meta`` command line.
 
-Exit codes: 0 success; 1 the work ran but failed (an evaluation that failed, a build
-with failures is still 0: failures are recorded results); 2 bad input or usage; 130
-interrupted. Errors are printed as one line on stderr, without a traceback.
+Exit codes: 0 success; 1 the work ran but failed (an evaluation that failed, a model or
+predictions file that cannot be written; a build with failures is still 0: failures are
+recorded results); 2 bad input or usage; 130 interrupted. Errors are printed as one line on
+stderr, without a traceback.
 """
 
 from __future__ import annotations
@@ -129,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoMetaError as exc:
         print(f"automl-meta {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # an output that cannot be written: read-only, disk full, ...
+        print(f"automl-meta {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"automl-meta {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

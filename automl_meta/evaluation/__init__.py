@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from collections.abc import Mapping
@@ -75,6 +76,10 @@ class EvaluationResult:
         out = asdict(self)
         out.pop("oof")
         return out
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def make_folds(dataset: Dataset, cv: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -172,13 +177,18 @@ def evaluate(
     return_predictions
         Keep the out-of-fold predictions in the result's ``oof`` (for ensembling).
     """
+    if not isinstance(dataset, Dataset):
+        raise DataValidationError(
+            f"dataset must be a Dataset (from load_dataset or make_dataset), got "
+            f"{type(dataset).__name__}")
     metric_obj = get_metric(metric, dataset.task)
     params = validate_params(family, dataset.task, params)
-    if time_limit is not None and not time_limit > 0:
-        raise DataValidationError(f"time_limit must be positive, got {time_limit!r}")
-    if memory_limit_mb is not None and not memory_limit_mb > 0:
-        raise DataValidationError(f"memory_limit_mb must be positive, got {memory_limit_mb!r}")
+    for name, value in (("time_limit", time_limit), ("memory_limit_mb", memory_limit_mb)):
+        if value is not None and not (_is_number(value) and value > 0):
+            raise DataValidationError(f"{name} must be positive, got {value!r}")
     if max_rows is not None:
+        if not (_is_number(max_rows) and isinstance(max_rows, numbers.Integral) and max_rows >= 1):
+            raise DataValidationError(f"max_rows must be a positive integer, got {max_rows!r}")
         dataset = dataset.subsample(max_rows, seed=seed)
     folds = make_folds(dataset, cv, seed)
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
@@ -186,6 +196,9 @@ def evaluate(
     if time_limit is None and memory_limit_mb is None:
         try:
             values = _cross_validate(*args)
+        except MemoryError as exc:
+            result.status, result.error = "memory", f"MemoryError: {exc}"[-2000:]
+            return result
         except Exception as exc:  # noqa: BLE001 - a failing model is a result, not a crash
             result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"[-2000:]
             return result

@@ -31,7 +31,11 @@ import optuna
 import pandas as pd
 from optuna.distributions import BaseDistribution
 
-from automl_meta.exceptions import KnowledgeBaseError, KnowledgeBaseVersionError
+from automl_meta.exceptions import (
+    DataValidationError,
+    KnowledgeBaseError,
+    KnowledgeBaseVersionError,
+)
 
 FORMAT_VERSION = 1
 MIN_FORMAT_VERSION = 1
@@ -126,6 +130,7 @@ class KnowledgeBase:
         try:
             manifest = json.loads(manifest_path.read_text())
             version = int(manifest["format_version"])
+            checksums = dict(manifest.get("checksums") or {})
         except (ValueError, KeyError, TypeError) as exc:
             raise KnowledgeBaseError(f"{manifest_path} is corrupt: {exc}") from exc
         if version > FORMAT_VERSION:
@@ -144,7 +149,7 @@ class KnowledgeBase:
             file = folder / f"{name}.parquet"
             if not file.is_file():
                 raise KnowledgeBaseError(f"knowledge base {folder} lacks {file.name}")
-            expected = manifest.get("checksums", {}).get(file.name)
+            expected = checksums.get(file.name)
             if verify and expected and _sha256(file) != expected:
                 raise KnowledgeBaseError(
                     f"{file} does not match its checksum in manifest.json: corrupt or modified"
@@ -176,8 +181,23 @@ class KnowledgeBase:
         Tables are written to a temporary folder first and moved in one by one, the
         manifest (with checksums) last, so a crash never leaves a manifest that vouches
         for a half-written table.
+
+        Raises
+        ------
+        KnowledgeBaseError
+            The folder cannot be written (read-only, disk full); a knowledge base already
+            there is left as it was.
         """
         folder = Path(path)
+        try:
+            manifest = self._write(folder, built_with)
+        except OSError as exc:
+            raise KnowledgeBaseError(f"cannot write the knowledge base to {folder}: {exc}") \
+                from exc
+        self.manifest, self.path = manifest, folder
+        return folder
+
+    def _write(self, folder: Path, built_with: str) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         checksums = {}
         with tempfile.TemporaryDirectory(dir=folder, prefix=".tmp-") as tmp:
@@ -198,8 +218,7 @@ class KnowledgeBase:
             for name in TABLES:
                 os.replace(Path(tmp) / f"{name}.parquet", folder / f"{name}.parquet")
             os.replace(Path(tmp) / "manifest.json", folder / "manifest.json")
-        self.manifest, self.path = manifest, folder
-        return folder
+        return manifest
 
     # -- views --------------------------------------------------------------------------
 
@@ -326,7 +345,6 @@ def _from_frame(cls, df, task_column, score_column, params, metafeatures, family
                 task, metric, maximize, distributions) -> KnowledgeBase:
     from automl_meta.data import TASKS
     from automl_meta.evaluation.metrics import get_metric
-    from automl_meta.exceptions import DataValidationError
     from automl_meta.spaces import FAMILIES, validate_params
 
     if not isinstance(df, pd.DataFrame) or df.empty:
@@ -341,7 +359,7 @@ def _from_frame(cls, df, task_column, score_column, params, metafeatures, family
         raise DataValidationError(f"from_frame: no columns {missing} in the table; it has "
                                   f"{list(df.columns)}")
     if isinstance(params, str):
-        configs = [json.loads(v) if isinstance(v, str) else dict(v) for v in df[params]]
+        configs = [_config(v, params, row) for row, v in enumerate(df[params])]
     else:
         configs = [{k: _plain(v) for k, v in row.items() if not _is_missing(v)}
                    for row in df[param_columns].to_dict("records")]
@@ -399,6 +417,19 @@ def _from_frame(cls, df, task_column, score_column, params, metafeatures, family
         "spaces": {f: {n: optuna.distributions.distribution_to_json(d)
                        for n, d in space.items()} for f, space in custom_spaces.items()}}}
     return cls(datasets, table, pd.DataFrame(config_rows), evaluations, manifest)
+
+
+def _config(value, column: str, row: int) -> dict:
+    """One configuration of a ``params`` column: a dict, or a JSON object."""
+    try:
+        config = json.loads(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise DataValidationError(f"from_frame: row {row} of {column!r} is not valid JSON: "
+                                  f"{exc}") from exc
+    if not isinstance(config, Mapping):
+        raise DataValidationError(f"from_frame: row {row} of {column!r} must be a dict or a "
+                                  f"JSON object, got {type(config).__name__}")
+    return dict(config)
 
 
 def custom_spaces(kb: KnowledgeBase) -> dict[str, dict[str, BaseDistribution]]:

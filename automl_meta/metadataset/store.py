@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -191,7 +192,7 @@ class Store:
                 (dataset, family, config_id)).fetchone()
             if held is not None:
                 owner, h, p, expires = held
-                dead = h == host and p != pid and not _pid_alive(p)
+                dead = h == host and p != pid and not pid_alive(p)
                 if owner != self.owner and expires > now and not dead:
                     return False
             conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import time
 import warnings
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from automl_meta.exceptions import DataValidationError
 from automl_meta.metafeatures import _general, _info, _landmarking, _model, _statistical
 from automl_meta.metafeatures._base import TASKS, Step, undefined
 from automl_meta.metafeatures._prepare import Prepared, prepare
@@ -122,15 +124,20 @@ class MetaFeatureExtractor:
     ) -> None:
         unknown = [g for g in groups if g not in GROUPS]
         if unknown or not groups:
-            raise ValueError(f"groups must be a non-empty subset of {GROUPS}, got {groups!r}")
+            raise DataValidationError(
+                f"groups must be a non-empty subset of {GROUPS}, got {groups!r}")
         if isinstance(time_budget, Mapping):
             bad = [g for g in time_budget if g not in GROUPS]
             if bad:
-                raise ValueError(f"time_budget names unknown groups {bad}; use {GROUPS}")
-        elif time_budget is not None and not time_budget >= 0:
-            raise ValueError(f"time_budget must be >= 0 seconds, got {time_budget!r}")
-        if int(max_rows) < 10:
-            raise ValueError(f"max_rows must be at least 10, got {max_rows!r}")
+                raise DataValidationError(
+                    f"time_budget names unknown groups {bad}; use {GROUPS}")
+        elif time_budget is not None and not (isinstance(time_budget, numbers.Real)
+                                               and time_budget >= 0):
+            raise DataValidationError(f"time_budget must be >= 0 seconds, got {time_budget!r}")
+        if not (isinstance(max_rows, numbers.Real) and max_rows >= 10):
+            raise DataValidationError(f"max_rows must be at least 10, got {max_rows!r}")
+        if not isinstance(random_state, numbers.Integral):
+            raise DataValidationError(f"random_state must be an integer, got {random_state!r}")
         # Keep the documented order whatever order the caller listed the groups in.
         self.groups = tuple(g for g in GROUPS if g in groups)
         self.time_budget = time_budget
@@ -151,7 +158,7 @@ class MetaFeatureExtractor:
         list of str
         """
         if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+            raise DataValidationError(f"task must be one of {TASKS}, got {task!r}")
         return _names(self.groups, task)
 
     def extract(self, X: Any, y: Any, task: str | None = None) -> pd.Series:

@@ -144,8 +144,14 @@ class MetaLearner:
         KnowledgeBaseError
             No dataset with meta-features and at least two distinct successful scores.
         DataValidationError
-            Invalid ``method``, ``steps`` or sizes.
+            Not a knowledge base, or invalid ``method``, ``steps`` or sizes.
         """
+        from automl_meta.metadataset.knowledge_base import KnowledgeBase
+
+        if not isinstance(knowledge_base, KnowledgeBase):
+            raise DataValidationError(
+                "knowledge_base must be a KnowledgeBase (KnowledgeBase.load, from_store or "
+                f"from_frame), got {type(knowledge_base).__name__}")
         self._check_settings()
         device = _device(self.device)  # fails early on a bad device name
         metafeatures = knowledge_base.metafeatures.drop_duplicates("dataset", keep="last")
@@ -416,22 +422,31 @@ class MetaLearner:
         except (OSError, ValueError) as exc:
             raise KnowledgeBaseError(f"no readable meta-learner config in {folder}: {exc}") \
                 from exc
-        if config.get("format") != _FORMAT:
+        if not isinstance(config, dict) or config.get("format") != _FORMAT:
             raise KnowledgeBaseError(f"{folder / _CONFIG} is not a saved MetaLearner")
         if config.get("format_version") != _FORMAT_VERSION:
             raise KnowledgeBaseVersionError(
                 f"meta-learner in {folder} has format {config.get('format_version')}, this "
                 f"automl_meta reads {_FORMAT_VERSION}; retrain it with 'automl-meta train'")
-        slots = [Slot(**s) for s in config["slots"]]
-        custom = {f: {n: json_to_distribution(d) for n, d in space.items()}
-                  for f, space in config.get("custom_spaces", {}).items()}
-        if slots != slot_layout(config["families"], custom):
+        try:
+            slots = [Slot(**s) for s in config["slots"]]
+            custom = {f: {n: json_to_distribution(d) for n, d in space.items()}
+                      for f, space in config.get("custom_spaces", {}).items()}
+            families = list(config["families"])
+            learner = cls(**config["constructor"], device=device)
+            arch = Architecture(**config["architecture"])
+            normalizer = MetaFeatureNormalizer.from_dict(config["normalizer"])
+            feature_names = list(config["feature_names"])
+            training_datasets = list(config["training"]["datasets"])
+            n_trials = int(config["training"]["n_trials"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise KnowledgeBaseError(f"{folder / _CONFIG} is corrupt: {type(exc).__name__}: "
+                                     f"{exc}") from exc
+        if slots != slot_layout(families, custom):
             raise KnowledgeBaseVersionError(
                 f"meta-learner in {folder} was trained on other search spaces than this "
                 "automl_meta defines; retrain it with 'automl-meta train'")
-        learner = cls(**config["constructor"], device=device)
         learner.device_ = _device(device)
-        arch = Architecture(**config["architecture"])
         try:
             tensors = load_file(folder / _WEIGHTS, device=str(learner.device_))
         except Exception as exc:  # noqa: BLE001 - safetensors raises several types
@@ -442,13 +457,13 @@ class MetaLearner:
             raise KnowledgeBaseError(f"{folder / _WEIGHTS} does not match its architecture")
         learner.params_ = tensors
         learner.architecture_ = arch
-        learner.families_ = list(config["families"])
+        learner.families_ = families
         learner.custom_spaces_ = custom
         learner.slots_ = slots
-        learner.normalizer_ = MetaFeatureNormalizer.from_dict(config["normalizer"])
-        learner.feature_names_ = list(config["feature_names"])
-        learner.training_datasets_ = list(config["training"]["datasets"])
-        learner.n_trials_ = int(config["training"]["n_trials"])
+        learner.normalizer_ = normalizer
+        learner.feature_names_ = feature_names
+        learner.training_datasets_ = training_datasets
+        learner.n_trials_ = n_trials
         return learner
 
 
@@ -485,7 +500,10 @@ def _trial_columns(trials) -> tuple[list[str], list[dict], np.ndarray, bool]:
             raise DataValidationError("trials must be (family, params, score) triples")
     if not rows:
         raise DataValidationError("adapt needs at least one observed trial")
-    params = [json.loads(p) if isinstance(p, str) else p for _, p, _ in rows]
+    try:
+        params = [json.loads(p) if isinstance(p, str) else p for _, p, _ in rows]
+    except ValueError as exc:
+        raise DataValidationError(f"trial params must be dicts or JSON objects: {exc}") from exc
     try:
         scores = np.asarray([s for _, _, s in rows], dtype=float)
     except (TypeError, ValueError) as exc:
