@@ -143,13 +143,17 @@ class _AutoMetaSearch(BaseEstimator):
             if not isinstance(study.sampler, MetaLearnedSampler):
                 for family in families:
                     _enqueue_default(study, family, dataset.task)
-            study.optimize(
-                objective,
-                n_trials=self.n_trials,
-                timeout=None if budget.deadline is None else max(budget.remaining(), 0.0),
-                n_jobs=self.n_jobs,
-                callbacks=[budget, *(callbacks or ())],
-            )
+            # One thread per trial, n_jobs trials at once, as in the evaluation workers: a
+            # trial run in this process (no time budget) with every core crawls on a busy
+            # machine. BLAS limits are global, OpenMP's are set by each trial (_Objective).
+            with threadpool_limits(limits=1):
+                study.optimize(
+                    objective,
+                    n_trials=self.n_trials,
+                    timeout=None if budget.deadline is None else max(budget.remaining(), 0.0),
+                    n_jobs=self.n_jobs,
+                    callbacks=[budget, *(callbacks or ())],
+                )
         if isinstance(study.sampler, MetaLearnedSampler):
             # It holds the knowledge base (megabytes): not worth keeping in every saved
             # model. The trials record where each configuration came from.
@@ -474,7 +478,9 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
-            return self._run(trial)
+            # OpenMP's thread count is per thread: set it in the trial's own thread.
+            with threadpool_limits(limits=1, user_api="openmp"):
+                return self._run(trial)
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # noqa: BLE001 - a trial that raises fails, the search goes on

@@ -465,3 +465,21 @@ def test_refit_uses_n_jobs_threads_not_every_core(cls_data, monkeypatch, n_jobs)
     X, y = cls_data
     AutoMetaClassifier(n_trials=1, families=["linear"], n_jobs=n_jobs, **FAST).fit(X, y)
     assert seen and all(threads <= n_jobs for threads in seen[-1].values())
+
+
+def test_trials_in_this_process_use_one_thread_each(cls_data, monkeypatch):
+    # Without a time budget trials run in this process: like the evaluation workers, one
+    # thread each (n_jobs trials at once), not OpenMP's every core.
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real_evaluate = estimators.evaluate
+
+    def recording_evaluate(*args, **kwargs):
+        seen.append({p["user_api"]: p["num_threads"] for p in threadpool_info()})
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(estimators, "evaluate", recording_evaluate)
+    X, y = cls_data
+    AutoMetaClassifier(n_trials=2, families=["linear"], n_jobs=2, **FAST).fit(X, y)
+    assert len(seen) == 2 and all(t == 1 for threads in seen for t in threads.values())
