@@ -37,6 +37,7 @@ from automl_meta.exceptions import (
     InvalidParamsError,
     KnowledgeBaseError,
 )
+from automl_meta.metalearner import DEFAULT_METHOD
 from automl_meta.spaces import (
     FAMILIES,
     from_unit,
@@ -165,7 +166,7 @@ class MetaLearnedSampler(BaseSampler):
 
     @classmethod
     def from_studies(cls, storage, study_names: Sequence[str], *,
-                     metafeatures: pd.DataFrame | None = None, method: str = "reptile",
+                     metafeatures: pd.DataFrame | None = None, method: str = DEFAULT_METHOD,
                      steps: int | None = None, seed: int = 0,
                      **kwargs) -> MetaLearnedSampler:
         """A sampler meta-trained on past Optuna studies of any search space.

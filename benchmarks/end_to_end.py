@@ -79,6 +79,7 @@ from automl_meta.data import (
 )
 from automl_meta.evaluation.metrics import DEFAULT_METRIC, get_metric
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
+from automl_meta.metalearner import DEFAULT_METHOD
 
 # benchmarks/metalearner.py (group_folds, trained) is imported where needed: it loads torch.
 if str(Path(__file__).resolve().parent) not in sys.path:  # imported from elsewhere
@@ -729,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
                         "all)")
     parser.add_argument("--cv", type=int, default=5,
                         help="cross-validation folds of automl_meta and optuna_tpe trials")
-    parser.add_argument("--metalearner", default="reptile",  # metalearner.py DEFAULT
+    parser.add_argument("--metalearner", default=DEFAULT_METHOD,
                         choices=tuple(QUICK_STEPS), help="meta-training method")
     parser.add_argument("--retry-failed", action="store_true",
                         help="rerun failed runs found in the cache")

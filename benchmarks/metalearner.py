@@ -44,7 +44,7 @@ from automl_meta.evaluation.metrics import DEFAULT_METRIC, get_metric
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metadataset.store import Store
 from automl_meta.metafeatures import MetaFeatureNormalizer
-from automl_meta.metalearner import METHODS, MetaLearner
+from automl_meta.metalearner import DEFAULT_METHOD, METHODS, MetaLearner
 from automl_meta.spaces import encode, from_unit, get_family
 
 BUDGETS = (1, 3, 5, 10, 25, 50)
@@ -52,7 +52,7 @@ MIN_POOL = 8  # fewer evaluated configurations make a search trivial
 UNITS = 8  # the most hyperparameters of any family
 KNN_DATASETS = 25  # auto-sklearn 1's number of meta-learned initial configurations
 UCB_BETA = 1.0
-DEFAULT = "reptile"
+DEFAULT = DEFAULT_METHOD
 
 
 @dataclasses.dataclass

@@ -10,7 +10,7 @@ from automl_meta.exceptions import KnowledgeBaseError
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``train`` subcommand on the CLI's subparsers."""
-    from automl_meta.metalearner import DEFAULT_STEPS, METHODS
+    from automl_meta.metalearner import DEFAULT_METHOD, DEFAULT_STEPS, METHODS
 
     parser = subparsers.add_parser(
         "train", help="meta-train the meta-learner on a knowledge base",
@@ -25,8 +25,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="past Optuna studies (of any search space) in --storage")
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna storage of --from-studies, e.g. sqlite:///studies.db")
-    parser.add_argument("--method", choices=METHODS, default="reptile",
-                        help="meta-training algorithm (default: reptile)")
+    parser.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                        help=f"meta-training algorithm (default: {DEFAULT_METHOD})")
     parser.add_argument("--steps", type=int, metavar="N",
                         help="optimisation steps (default per method: "
                         + ", ".join(f"{m} {s}" for m, s in DEFAULT_STEPS.items()) + ")")

@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 
 #: Meta-training algorithms: first-order Reptile, second-order MAML, plain joint training.
 METHODS = ("reptile", "maml", "joint")
+#: What the shipped meta-learner uses: plain joint training ranked best in the held-out
+#: benchmark (benchmarks/results/metalearner.md), ahead of Reptile and MAML.
+DEFAULT_METHOD = "joint"
 #: Meta-training steps per method when ``steps`` is None: under a minute each on 2 busy
 #: CPU cores for a knowledge base of ~250 datasets.
 DEFAULT_STEPS = {"joint": 1500, "reptile": 200, "maml": 100}
@@ -32,4 +35,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'automl_meta.metalearner' has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_STEPS", "METHODS", "MetaLearner"]
+__all__ = ["DEFAULT_METHOD", "DEFAULT_STEPS", "METHODS", "MetaLearner"]

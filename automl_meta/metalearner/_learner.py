@@ -25,7 +25,7 @@ from automl_meta.exceptions import (
     KnowledgeBaseVersionError,
 )
 from automl_meta.metafeatures import MetaFeatureNormalizer
-from automl_meta.metalearner import DEFAULT_STEPS, METHODS, _training
+from automl_meta.metalearner import DEFAULT_METHOD, DEFAULT_STEPS, METHODS, _training
 from automl_meta.metalearner._encoding import (
     Slot,
     encode_configs,
@@ -61,8 +61,9 @@ class MetaLearner:
 
     Parameters
     ----------
-    method : {"reptile", "maml", "joint"}, default "reptile"
-        Meta-training algorithm.
+    method : {"reptile", "maml", "joint"}, default "joint"
+        Meta-training algorithm. Joint training ranked best on held-out datasets
+        (benchmarks/results/metalearner.md), so it is the default and what ships.
     steps : int or None, default None
         Optimisation steps of :meth:`fit` (meta-steps for Reptile and MAML); None: a
         per-method default that takes about a minute on two CPU cores. 0 leaves the
@@ -103,7 +104,7 @@ class MetaLearner:
     ...                         task="classification")  # doctest: +SKIP
     """
 
-    def __init__(self, method: str = "reptile", *, steps: int | None = None,
+    def __init__(self, method: str = DEFAULT_METHOD, *, steps: int | None = None,
                  n_members: int = 5, hidden_size: int = 128, task_size: int = 32,
                  family_size: int = 8, adapt_steps: int = 5, adapt_lr: float = 0.3,
                  seed: int = 0, device: str | torch.device | None = None) -> None:
