@@ -232,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     train, test = held_out(kb, args.folds, args.fold, args.max_datasets, seed=0)
     learner = trained(kb, DEFAULT, None, train, cache, seed=0)
     specs = {spec.name: spec for spec in from_manifest(args.manifest)}
-    finished = cache / f"sampler-studies-fold{args.fold}-{args.trials}.jsonl"
+    # Studies depend on the learner: one file per meta-training method.
+    finished = cache / f"sampler-studies-fold{args.fold}-{args.trials}-{DEFAULT}.jsonl"
     records = ([json.loads(line) for line in finished.read_text().splitlines()]
                if finished.is_file() else [])
     done = {(r["dataset"], r["sampler"], r["seed"]) for r in records}
