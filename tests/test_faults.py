@@ -437,7 +437,7 @@ def test_import_and_fit_use_no_network(tmp_path):
     guard.mkdir()
     (guard / "sitecustomize.py").write_text(GUARD)  # loaded by every Python process
     data = tmp_path / "data.csv"
-    X = mixed_frame(60)
+    X = mixed_frame(160)  # 80 rows per fold: every knn configuration (k <= 64) can fit
     X.assign(target=mixed_target(X, "classification")).to_csv(data, index=False)
     log = tmp_path / "network.log"
     env = {**os.environ, "NETWORK_LOG": str(log),
