@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import re
@@ -36,6 +37,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
@@ -151,10 +153,45 @@ def _svm(params: dict, task: str, seed: int, n_jobs: int):
 
 
 def _knn(params: dict, task: str, seed: int, n_jobs: int):
-    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
-
-    cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
+    cls = _ClippedKNeighborsClassifier if task == "classification" \
+        else _ClippedKNeighborsRegressor
     return cls(**params, n_jobs=n_jobs)
+
+
+class _ClippedNeighbors:
+    """k nearest neighbours with k clipped to the training rows: a configuration's k (up
+    to 64) would otherwise fail on a small dataset or cross-validation fold."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.n_neighbors_ = min(self.n_neighbors, self.n_samples_fit_)
+        return self
+
+    @contextlib.contextmanager
+    def _clipped(self):
+        requested, self.n_neighbors = self.n_neighbors, self.n_neighbors_
+        try:
+            yield
+        finally:
+            self.n_neighbors = requested
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        with self._clipped():
+            return super().kneighbors(X, n_neighbors, return_distance)
+
+    def predict(self, X):
+        with self._clipped():
+            return super().predict(X)
+
+
+class _ClippedKNeighborsClassifier(_ClippedNeighbors, KNeighborsClassifier):
+    def predict_proba(self, X):
+        with self._clipped():
+            return super().predict_proba(X)
+
+
+class _ClippedKNeighborsRegressor(_ClippedNeighbors, KNeighborsRegressor):
+    pass
 
 
 def _mlp(params: dict, task: str, seed: int, n_jobs: int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -346,3 +347,21 @@ def test_native_families_accept_column_names_lightgbm_refuses(family, single_thr
     model.fit(ds.X, ds.y)
     assert model.predict(ds.X).shape == (80,)
     assert list(model[:-1].get_feature_names_out()) == ["a_b", "a_b_", "x_1_", "__q__"]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_knn_with_more_neighbours_than_rows_uses_every_row(task):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30)})
+    y = pd.Series(rng.integers(0, 2, 30) if task == "classification" else rng.normal(size=30))
+    schema = make_dataset(X, y, task=task).schema
+    params = {"n_neighbors": 64, "weights": "uniform", "p": 2}
+    pipeline = build_pipeline("knn", params, schema, task).fit(X, y)
+    model = pipeline[-1]
+    model = getattr(model, "regressor_", model)  # regression scales the target around it
+    assert model.n_neighbors == 64 and model.n_neighbors_ == 30  # the parameter is kept
+    predicted = pipeline.predict(X)
+    expected = y.mode()[0] if task == "classification" else y.mean()
+    assert np.allclose(predicted, expected)  # every row is a neighbour of every row
+    restored = pickle.loads(pickle.dumps(pipeline))
+    assert np.allclose(restored.predict(X), predicted)
