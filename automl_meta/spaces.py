@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -158,6 +159,9 @@ def _knn(params: dict, task: str, seed: int, n_jobs: int):
     return cls(**params, n_jobs=n_jobs)
 
 
+_CLIP_LOCK = threading.RLock()
+
+
 class _ClippedNeighbors:
     """k nearest neighbours with k clipped to the training rows: a configuration's k (up
     to 64) would otherwise fail on a small dataset or cross-validation fold."""
@@ -169,11 +173,20 @@ class _ClippedNeighbors:
 
     @contextlib.contextmanager
     def _clipped(self):
-        requested, self.n_neighbors = self.n_neighbors, self.n_neighbors_
+        # sklearn reads self.n_neighbors: swap the clipped k in while any call (of any
+        # thread) is inside, and the requested one back when the last leaves.
+        with _CLIP_LOCK:
+            if not self.__dict__.get("_inside", 0):
+                self._requested = self.n_neighbors
+                self.n_neighbors = self.n_neighbors_
+            self._inside = self.__dict__.get("_inside", 0) + 1
         try:
             yield
         finally:
-            self.n_neighbors = requested
+            with _CLIP_LOCK:
+                self._inside -= 1
+                if not self._inside:
+                    self.n_neighbors = self._requested
 
     def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
         with self._clipped():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import optuna
@@ -365,3 +366,6 @@ def test_knn_with_more_neighbours_than_rows_uses_every_row(task):
     assert np.allclose(predicted, expected)  # every row is a neighbour of every row
     restored = pickle.loads(pickle.dumps(pipeline))
     assert np.allclose(restored.predict(X), predicted)
+    with ThreadPoolExecutor(4) as pool:  # concurrent predictions all see the clipped k
+        assert all(np.allclose(p, predicted) for p in pool.map(pipeline.predict, [X] * 40))
+    assert model.n_neighbors == 64
