@@ -478,8 +478,11 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
-            # OpenMP's thread count is per thread: set it in the trial's own thread.
-            with threadpool_limits(limits=1, user_api="openmp"):
+            # A trial without a budget runs here, not in a worker: OpenMP's thread count
+            # is per thread, so set it in the trial's own thread (~3 ms, so only then).
+            in_process = self.budget.deadline is None
+            with (threadpool_limits(limits=1, user_api="openmp") if in_process
+                  else contextlib.nullcontext()):
                 return self._run(trial)
         except optuna.TrialPruned:
             raise
