@@ -53,6 +53,12 @@ _CONFIG_ATTR = f"{ATTR}:config"
 _CLAIM_ATTEMPTS = 3
 
 
+#: Trials taken from the zero-shot portfolio before the adapted surrogate chooses.
+N_STARTUP = 5
+#: Weight of the ensemble's spread in the upper confidence bound ``mean + beta * std``.
+BETA = 1.0
+
+
 def trial_params(family: str, params: Mapping) -> dict:
     """A configuration as Optuna trial parameters: ``family`` and ``<family>__<name>``."""
     return {"family": family, **{f"{family}__{k}": v for k, v in params.items()}}
@@ -116,8 +122,8 @@ class MetaLearnedSampler(BaseSampler):
 
     def __init__(self, X=None, y=None, *, task: str | None = None,
                  metafeatures: pd.Series | None = None, learner=None, knowledge_base=None,
-                 families: Sequence[str] | None = None, n_startup: int = 5,
-                 n_candidates: int = 64, beta: float = 1.0, exploration: float = 0.1,
+                 families: Sequence[str] | None = None, n_startup: int = N_STARTUP,
+                 n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
                  fallback: BaseSampler | None = None, seed: int | None = None) -> None:
         for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:

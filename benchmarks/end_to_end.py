@@ -90,6 +90,8 @@ BUDGETED = ("automl_meta", "optuna_tpe", "flaml")
 #: Methods without a budget (budget ``None`` in the records).
 BUDGET_FREE = ("lightgbm_default", "automl_meta_zero_shot", "flaml_zero_shot")
 METHODS = BUDGETED + BUDGET_FREE
+#: Methods whose results depend on the meta-learner (and its code).
+LEARNED = ("automl_meta", "automl_meta_zero_shot")
 #: The zero-shot comparison: ours first.
 ZERO_SHOT = ("automl_meta_zero_shot", "lightgbm_default", "flaml_zero_shot")
 #: Two test scores closer than this, relative to the larger, are a tie.
@@ -344,6 +346,12 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
     """
     keep = {"ok"} if retry_failed else {"ok", "failed"}
     return {record_key(r) for r in records if r["status"] in keep}
+
+
+def current(records: Iterable[dict], version: str) -> list[dict]:
+    """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
+    code (:func:`metalearner.code_version`): those are run again."""
+    return [r for r in records if r["method"] not in LEARNED or r.get("code") == version]
 
 
 def latest(records: Iterable[dict]) -> list[dict]:
@@ -642,7 +650,7 @@ def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
                    steps: int | None, cache: Path, seed: int = 0) -> tuple[list[str], Path]:
     """The fold's test dataset names and a knowledge-base folder that knows only the
     other folds: their tables plus a meta-learner trained on them (``metalearner/``)."""
-    from metalearner import group_folds, trained
+    from metalearner import code_version, group_folds, trained
 
     names = sorted(kb.datasets["name"])
     test = group_folds(kb.datasets, names, folds, seed=seed)[fold]
@@ -655,8 +663,8 @@ def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
                          f"({len(test)} of {len(names)} datasets held out)")
     learner = trained(kb, method, steps, train, cache / "metalearners", seed=seed)
     restricted = kb.subset(train)
-    key = hashlib.sha256(json.dumps([folds, fold, method, steps, seed, train,
-                                     kb.counts()]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([folds, fold, method, steps, seed, train, kb.counts(),
+                                     code_version()]).encode()).hexdigest()[:16]
     folder = cache / f"knowledge-base-fold{fold}-{key}"
     restricted.save(folder, built_with=f"benchmarks/end_to_end.py fold {fold} of {folds}")
     learner.save(folder / "metalearner")
@@ -781,7 +789,10 @@ def main(argv: list[str] | None = None) -> int:
                 "steps": steps, "counts": kb.counts(), "test_size": TEST_SIZE}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     runs_path = cache / f"runs-{key}.jsonl"
-    previous = load_records(runs_path)
+    from metalearner import code_version
+
+    version = code_version()
+    previous = current(load_records(runs_path), version)
     done = finished_keys(previous, args.retry_failed)
     unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
     for method, reason in unavailable.items():
@@ -794,6 +805,8 @@ def main(argv: list[str] | None = None) -> int:
     counter = [len(wanted & done)]
 
     def on_record(record: dict) -> None:
+        if record["method"] in LEARNED:
+            record["code"] = version
         append_record(runs_path, record)
         counter[0] += 1
         budget = "-" if record["budget"] is None else f"{record['budget']:g} s"
@@ -820,7 +833,8 @@ def main(argv: list[str] | None = None) -> int:
                     knowledge_base=str(kb_folder), cv=args.cv, done=done,
                     unavailable=unavailable, on_record=on_record)
 
-    records = [r for r in latest(load_records(runs_path)) if record_key(r) in wanted]
+    records = [r for r in latest(current(load_records(runs_path), version))
+               if record_key(r) in wanted]
     summary = summarise(records, args.methods, budgets, unavailable)
     n_cpus = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

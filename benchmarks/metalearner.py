@@ -10,7 +10,8 @@ of the methods after 1, 3, 5, 10, 25 and 50 trials.
     python benchmarks/metalearner.py --store build-store/kb.sqlite
 
 writes benchmarks/results/metalearner.{json,md} and metalearner_regret.png. Trained
-meta-learners are cached per fold (``--cache``), so a re-run only redoes the search.
+meta-learners and finished searches are cached (``--cache``): an interrupted run resumes,
+and a change of the meta-learner's code redoes only the searches that depend on it.
 
 Optuna samplers and the pool: TPE and GP search a static space, ``family`` (categorical)
 plus unit coordinates ``u0..u7``, the space the meta-dataset design was drawn in
@@ -45,13 +46,16 @@ from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metadataset.store import Store
 from automl_meta.metafeatures import MetaFeatureNormalizer
 from automl_meta.metalearner import DEFAULT_METHOD, METHODS, MetaLearner
+from automl_meta.recommendation import diverse_top
+from automl_meta.sampler import BETA, N_STARTUP
 from automl_meta.spaces import encode, from_unit, get_family
 
 BUDGETS = (1, 3, 5, 10, 25, 50)
 MIN_POOL = 8  # fewer evaluated configurations make a search trivial
+#: Meta-training steps with --quick.
+QUICK_STEPS = {"joint": 600, "reptile": 100, "maml": 50}
 UNITS = 8  # the most hyperparameters of any family
 KNN_DATASETS = 25  # auto-sklearn 1's number of meta-learned initial configurations
-UCB_BETA = 1.0
 DEFAULT = DEFAULT_METHOD
 
 
@@ -108,18 +112,23 @@ def random_search(pool: Pool, budget: int, seed: int) -> list[int]:
 
 def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budget: int,
                      adapt: bool, adapt_steps: int | None = None) -> list[int]:
-    """UCB over the remaining pool; the surrogate re-adapts after each of the first 10
-    trials, then every 5 (adaptation always restarts from the meta-learned weights)."""
-    picks: list[int] = []
+    """What :class:`~automl_meta.sampler.MetaLearnedSampler` does, over the pool: the
+    zero-shot portfolio first (the diverse top ``N_STARTUP`` by predicted score, as
+    :func:`~automl_meta.recommendation.diverse_top` picks it), then UCB over the remaining
+    pool; the surrogate re-adapts after each of the first 10 trials, then every 5
+    (adaptation always restarts from the meta-learned weights)."""
+    mean, _ = learner.predict(features, pool.families, pool.params, task=pool.task)
+    picks = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
+                        min(N_STARTUP, budget), lambda f, p: encode(f, pool.task, p))
     model = learner
-    for t in range(min(budget, len(pool.losses))):
-        if adapt and t > 0 and (t <= 10 or t % 5 == 0):
+    for t in range(len(picks), min(budget, len(pool.losses))):
+        if adapt and (t <= 10 or t % 5 == 0):
             trials = [(pool.families[i], pool.params[i], pool.scores[i]) for i in picks]
             model = learner.adapt(features, trials, task=pool.task, steps=adapt_steps)
         remaining = [i for i in range(len(pool.losses)) if i not in picks]
         mean, std = model.predict(features, [pool.families[i] for i in remaining],
                                   [pool.params[i] for i in remaining], task=pool.task)
-        picks.append(remaining[int(np.argmax(mean + UCB_BETA * std))])
+        picks.append(remaining[int(np.argmax(mean + BETA * std))])
     return picks
 
 
@@ -235,8 +244,7 @@ def knn_first(pool: Pool, embedding: np.ndarray, train: list[Pool],
 def trained(kb: KnowledgeBase, method: str, steps: int | None, train_names: list[str],
             cache: Path, seed: int) -> MetaLearner:
     """A meta-learner trained on ``train_names``, from the cache when already there."""
-    key = hashlib.sha256(json.dumps([method, steps, seed, sorted(train_names),
-                                     kb.counts()]).encode()).hexdigest()[:16]
+    key = _digest([method, steps, seed, sorted(train_names), kb.counts(), code_version()])
     folder = cache / f"{method}-{key}"
     if (folder / "config.json").is_file():
         return MetaLearner.load(folder, device="cpu")
@@ -244,6 +252,51 @@ def trained(kb: KnowledgeBase, method: str, steps: int | None, train_names: list
         kb, datasets=train_names)
     learner.save(folder)
     return learner
+
+
+def code_version() -> str:
+    """A digest of the meta-learner's source and of what drives its searches (sampler,
+    recommendation): results computed with other code are not reused."""
+    import automl_meta
+
+    root = Path(automl_meta.__file__).parent
+    files = sorted([*(root / "metalearner").glob("*.py"), root / "sampler.py",
+                    root / "recommendation.py", Path(__file__)])
+    return _digest([f.read_text() for f in files])
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:16]
+
+
+def _read_journal(path: Path) -> dict[str, list[dict]]:
+    """Records by dataset of an earlier, interrupted run with the same settings."""
+    done = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                finished = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the interruption
+                continue
+            done[finished[0]["dataset"]] = finished
+    return done
+
+
+def measure(pool: Pool, fold: int, runs: list[tuple]) -> list[dict]:
+    """One record per method of ``runs`` ((method, search, args, kwargs) tuples; a method
+    listed several times, once per seed, gets its mean regret curve)."""
+    curves: dict[str, list[np.ndarray]] = {}
+    seconds: dict[str, float] = {}
+    for method, search, args, kwargs in runs:
+        began = time.process_time()
+        picks = search(*args, **kwargs)
+        seconds[method] = seconds.get(method, 0.0) + time.process_time() - began
+        curves.setdefault(method, []).append(pool.regret_curve(picks, max(BUDGETS)))
+    return [{"dataset": pool.dataset, "task": pool.task, "fold": fold,
+             "pool_size": len(pool.losses), "method": method,
+             "regret": np.mean(c, axis=0).tolist(),
+             "cpu_seconds_per_run": seconds[method] / len(c)}
+            for method, c in curves.items()]
 
 
 def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, cache: Path,
@@ -257,30 +310,32 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
     if quick:  # a third of each fold's test datasets
         fold_names = [f[::3] for f in fold_names]
     all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
-    steps = {m: None for m in METHODS}
-    if quick:
-        steps = {"joint": 600, "reptile": 100, "maml": 50}
+    steps = QUICK_STEPS if quick else {m: None for m in METHODS}
     groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
-    key = hashlib.sha256(json.dumps([kb.counts(), folds, seeds, quick, gp_every, DEFAULT,
-                                     BUDGETS]).encode()).hexdigest()[:16]
     cache.mkdir(parents=True, exist_ok=True)
-    journal = cache / f"records-{key}.jsonl"
-    done = {}
-    if journal.is_file():
-        for line in journal.read_text().splitlines():
-            try:
-                finished = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by the interruption
-                continue
-            done[finished[0]["dataset"]] = finished
+    # Two journals: the baselines depend on the knowledge base and the settings only, the
+    # surrogate searches also on the meta-learner's code, so a change there redoes them
+    # and nothing else.
+    settings = [kb.counts(), folds, seeds, quick, BUDGETS]
+    journals = {
+        "baselines": cache / f"baselines-{_digest([*settings, gp_every])}.jsonl",
+        "surrogates": cache / f"surrogates-{_digest([*settings, DEFAULT, code_version()])}"
+                              ".jsonl"}
+    done = {part: _read_journal(path) for part, path in journals.items()}
     records = []
     for k, test in enumerate(fold_names):
         test_groups = set(groups[test])
         train_names = [n for n in all_names if groups[n] not in test_groups]
         start = time.perf_counter()
-        learners = {m: trained(kb, m, steps[m], train_names, cache, seed=0) for m in METHODS}
+        todo = [n for n in test if any(n not in done[part] for part in journals)]
+        learners = scratch = {}
+        if any(n not in done["surrogates"] for n in test):
+            learners = {m: trained(kb, m, steps[m], train_names, cache, seed=0)
+                        for m in METHODS}
+            scratch = {s: MetaLearner(steps=0, seed=s, device="cpu").fit(
+                kb, datasets=train_names) for s in range(seeds)}
         log(f"fold {k + 1}/{len(fold_names)}: {len(train_names)} training datasets, "
-            f"{len(test)} test datasets; meta-learners ready in "
+            f"{len(test)} test datasets ({len(todo)} to run); meta-learners ready in "
             f"{time.perf_counter() - start:.0f} s")
         train_pools = [every_pool[n] for n in train_names if n in every_pool]
         normalizer = MetaFeatureNormalizer().fit(metafeatures.loc[[p.dataset for p in
@@ -288,59 +343,49 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
         train_embeddings = normalizer.transform(metafeatures.loc[[p.dataset for p in
                                                                   train_pools]])
         by_task = {t: regret_matrix([p for p in train_pools if p.task == t])
-                   for t in ("classification", "regression")}
+                   for t in sorted({p.task for p in train_pools})}
         portfolios = {t: greedy_portfolio(r, 50) for t, r in by_task.items()}
         singles = {t: best_single(r) for t, r in by_task.items()}
         fallbacks = {t: list(r.mean().sort_values().index) for t, r in by_task.items()}
-        scratch = {s: MetaLearner(steps=0, seed=s, device="cpu").fit(kb, datasets=train_names)
-                   for s in range(seeds)}
         for position, name in enumerate(tqdm(test, desc=f"fold {k + 1}", unit="dataset",
                                              disable=not progress)):
-            if name in done:  # finished by an interrupted run with the same settings
-                records.extend(done[name])
-                continue
             pool, features = pools[name], metafeatures.loc[name]
             budget = min(max(BUDGETS), len(pool.losses))
-            curves: dict[str, list[np.ndarray]] = {}
-            seconds: dict[str, float] = {}
 
-            def add(method: str, search, *args, pool=pool, curves=curves, seconds=seconds,
-                    **kwargs) -> None:
-                began = time.process_time()
-                picks = search(*args, **kwargs)
-                seconds[method] = seconds.get(method, 0.0) + time.process_time() - began
-                curves.setdefault(method, []).append(pool.regret_curve(picks, max(BUDGETS)))
-
-            for m in METHODS:
-                add(f"meta-learner ({m})", surrogate_search, learners[m], features, pool,
-                    budget, adapt=True)
-            add(f"zero-shot only ({DEFAULT})", surrogate_search, learners[DEFAULT], features,
-                pool, budget, adapt=False)
-            add("greedy portfolio", follow, pool, portfolios[pool.task], budget,
-                fallbacks[pool.task])
-            add("best single default", follow, pool, [singles[pool.task]], 1,
-                fallbacks[pool.task])
-            warm = knn_first(pool, normalizer.transform(features), train_pools,
-                             train_embeddings)
-            for s in range(seeds):
-                add("random search", random_search, pool, budget, s)
-                add("Optuna TPE", optuna_search, pool, budget,
-                    optuna.samplers.TPESampler(seed=s, multivariate=True), s)
-                if position % gp_every == 0:  # a GP ask costs ~1 s once it has 10 trials
-                    add("Optuna GP", optuna_search, pool, budget,
-                        optuna.samplers.GPSampler(seed=s), s)
-                add("kNN warm start + TPE", optuna_search, pool, budget,
-                    optuna.samplers.TPESampler(seed=s, multivariate=True), s, first=warm)
-                add("surrogate from scratch", surrogate_search, scratch[s], features, pool,
-                    budget, adapt=True, adapt_steps=30)
-            finished = [{"dataset": name, "task": pool.task, "fold": k,
-                         "pool_size": len(pool.losses), "method": method,
-                         "regret": np.mean(runs, axis=0).tolist(),
-                         "cpu_seconds_per_run": seconds[method] / len(runs)}
-                        for method, runs in curves.items()]
-            with journal.open("a") as f:
-                f.write(json.dumps(finished) + "\n")
-            records.extend(finished)
+            parts = {}
+            if name not in done["surrogates"]:
+                runs = [(f"meta-learner ({m})", surrogate_search,
+                         (learners[m], features, pool, budget), {"adapt": True})
+                        for m in METHODS]
+                runs.append((f"zero-shot only ({DEFAULT})", surrogate_search,
+                             (learners[DEFAULT], features, pool, budget), {"adapt": False}))
+                runs += [("surrogate from scratch", surrogate_search,
+                          (scratch[s], features, pool, budget),
+                          {"adapt": True, "adapt_steps": 30}) for s in range(seeds)]
+                parts["surrogates"] = measure(pool, k, runs)
+            if name not in done["baselines"]:
+                warm = knn_first(pool, normalizer.transform(features), train_pools,
+                                 train_embeddings)
+                runs = [("greedy portfolio", follow,
+                         (pool, portfolios[pool.task], budget, fallbacks[pool.task]), {}),
+                        ("best single default", follow,
+                         (pool, [singles[pool.task]], 1, fallbacks[pool.task]), {})]
+                for s in range(seeds):
+                    runs.append(("random search", random_search, (pool, budget, s), {}))
+                    runs.append(("Optuna TPE", optuna_search, (pool, budget, optuna.samplers
+                                 .TPESampler(seed=s, multivariate=True), s), {}))
+                    if position % gp_every == 0:  # a GP ask costs ~1 s with 10 trials
+                        runs.append(("Optuna GP", optuna_search,
+                                     (pool, budget, optuna.samplers.GPSampler(seed=s), s), {}))
+                    runs.append(("kNN warm start + TPE", optuna_search, (pool, budget, optuna
+                                 .samplers.TPESampler(seed=s, multivariate=True), s),
+                                 {"first": warm}))
+                parts["baselines"] = measure(pool, k, runs)
+            for part, finished in parts.items():
+                with journals[part].open("a") as f:
+                    f.write(json.dumps(finished) + "\n")
+                done[part][name] = finished
+            records.extend(done["surrogates"][name] + done["baselines"][name])
         log(f"fold {k + 1} done in {time.perf_counter() - start:.0f} s")
     return {"records": records, "n_datasets": len(names),
             "n_test_datasets": sum(len(f) for f in fold_names)}

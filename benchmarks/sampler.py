@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from metalearner import DEFAULT, group_folds, trained  # noqa: E402
+from metalearner import DEFAULT, code_version, group_folds, trained  # noqa: E402
 
 from automl_meta.data import dataset_groups  # noqa: E402
 from automl_meta.evaluation import evaluate  # noqa: E402
@@ -232,10 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     train, test = held_out(kb, args.folds, args.fold, args.max_datasets, seed=0)
     learner = trained(kb, DEFAULT, None, train, cache, seed=0)
     specs = {spec.name: spec for spec in from_manifest(args.manifest)}
-    # Studies depend on the learner: one file per meta-training method.
+    # Meta-learned studies depend on the learner: one file per meta-training method, and
+    # those run with other meta-learner or sampler code are done again.
     finished = cache / f"sampler-studies-fold{args.fold}-{args.trials}-{DEFAULT}.jsonl"
-    records = ([json.loads(line) for line in finished.read_text().splitlines()]
-               if finished.is_file() else [])
+    version = code_version()
+    lines = finished.read_text().splitlines() if finished.is_file() else []
+    records = [r for r in map(json.loads, lines)
+               if r["sampler"] != "meta-learned" or r.get("code") == version]
     done = {(r["dataset"], r["sampler"], r["seed"]) for r in records}
 
     seen = kb.subset(train)  # recommendations and neighbours never see the test folds
@@ -254,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
             for sampler in SAMPLERS:
                 if (dataset.name, sampler, seed) not in done:
                     record = study_best(dataset, objective, sampler, seed, args.trials, meta)
+                    if sampler == "meta-learned":
+                        record["code"] = version
                     records.append(record)
                     with finished.open("a") as fh:
                         fh.write(json.dumps(record) + "\n")

@@ -162,6 +162,14 @@ def test_resume_file_skips_finished_runs(tmp_path):
         "d1": "ok", "d2": "ok"}
 
 
+def test_runs_of_learned_methods_made_with_other_code_are_run_again():
+    ours, zero_shot, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
+        "automl_meta", "automl_meta_zero_shot", "flaml"))
+    old, new = {**ours, "code": "old"}, {**zero_shot, "code": "new"}
+    kept = e2e.current([old, new, ours, flaml], "new")
+    assert [r["method"] for r in kept] == ["automl_meta_zero_shot", "flaml"]
+
+
 def test_test_score_aligns_class_columns():
     class Stub:
         classes_ = np.array(["b", "a"])

@@ -1,0 +1,69 @@
+"""benchmarks/metalearner.py on a small synthetic knowledge base: every method runs, and a
+rerun reuses what it may: the baselines always, the surrogate searches only while the
+meta-learner's code is unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+from synthetic import synthetic_kb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+bench = importlib.import_module("metalearner")
+
+
+@pytest.fixture(scope="module")
+def kb():
+    kb = synthetic_kb(n_tasks=12)
+    # Distinct name stems: "task000".."task011" would all be one group of near-duplicates.
+    rename = {f"task{t:03d}": f"set{chr(97 + t)}" for t in range(12)}
+    return dataclasses.replace(
+        kb, datasets=kb.datasets.replace({"name": rename}),
+        metafeatures=kb.metafeatures.replace({"dataset": rename}),
+        evaluations=kb.evaluations.replace({"dataset": rename}))
+
+
+def _fail(*args, **kwargs):
+    raise AssertionError("recomputed although cached")
+
+
+def test_every_method_runs_then_a_rerun_redoes_only_what_changed(kb, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "QUICK_STEPS", {"joint": 100, "reptile": 10, "maml": 5})
+    monkeypatch.setattr(bench, "BUDGETS", (1, 3, 10))
+    first = bench.run(kb, folds=2, seeds=1, quick=True, gp_every=1000, cache=tmp_path,
+                      log=lambda *_: None, progress=False)
+    methods = {r["method"] for r in first["records"]}
+    assert {f"meta-learner ({m})" for m in bench.METHODS} <= methods
+    assert {"random search", "Optuna TPE", "greedy portfolio", "kNN warm start + TPE",
+            "surrogate from scratch", "best single default"} <= methods
+    datasets = {r["dataset"] for r in first["records"]}
+    assert len(datasets) == first["n_test_datasets"] > 0
+    for record in first["records"]:
+        assert len(record["regret"]) == max(bench.BUDGETS)
+        assert 0 <= min(record["regret"]) <= max(record["regret"]) <= 1
+
+    # Same code and settings: nothing is trained or searched again.
+    trained, search = bench.trained, bench.surrogate_search
+    monkeypatch.setattr(bench, "trained", _fail)
+    monkeypatch.setattr(bench, "surrogate_search", _fail)
+    monkeypatch.setattr(bench, "optuna_search", _fail)
+    again = bench.run(kb, folds=2, seeds=1, quick=True, gp_every=1000, cache=tmp_path,
+                      log=lambda *_: None, progress=False)
+    assert again["records"] == first["records"]
+
+    # Other meta-learner code: the surrogate searches run again, the baselines do not.
+    monkeypatch.setattr(bench, "trained", trained)
+    monkeypatch.setattr(bench, "code_version", lambda: "changed")
+    calls = []
+    monkeypatch.setattr(bench, "surrogate_search",
+                        lambda *a, **k: calls.append(1) or search(*a, **k))
+    changed = bench.run(kb, folds=2, seeds=1, quick=True, gp_every=1000, cache=tmp_path,
+                        log=lambda *_: None, progress=False)
+    assert len(calls) == len(datasets) * (len(bench.METHODS) + 2)  # + zero-shot, scratch
+    key = ("dataset", "method")
+    assert sorted(tuple(r[k] for k in key) for r in changed["records"]) == sorted(
+        tuple(r[k] for k in key) for r in first["records"])
