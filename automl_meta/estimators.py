@@ -617,8 +617,10 @@ def _recover_interrupted(study: optuna.Study) -> None:
         for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if trial.datetime_start is not None and trial.datetime_start < checked:
                 _retry_interrupted(study, trial)
-    storage.set_study_system_attr(study_id, f"{_WORKER_ATTR}{host}:{os.getpid()}:"
-                                  f"{time.time_ns()}", [host, os.getpid()])
+    # One entry per process (a refit in the same process overwrites it): Optuna cannot
+    # delete a study attribute, so the registry grows by processes, not by fits.
+    storage.set_study_system_attr(study_id, f"{_WORKER_ATTR}{host}:{os.getpid()}",
+                                  [host, os.getpid()])
 
 
 def _retry_interrupted(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

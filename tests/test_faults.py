@@ -207,6 +207,20 @@ def test_a_resumed_study_does_not_propose_its_first_configurations_again(tmp_pat
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 6
 
 
+def test_a_process_registers_once_however_many_fits(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    X = mixed_frame(40)
+    for _ in range(3):
+        AutoMetaClassifier(n_trials=1, time_budget=None, cv=2, families=["linear"],
+                           knowledge_base=False, storage=storage, study_name=STUDY).fit(
+            X, mixed_target(X, "classification"))
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    workers = [k for k in study._storage.get_study_system_attrs(study._study_id)
+               if k.startswith(estimators._WORKER_ATTR)]
+    assert workers == [f"{estimators._WORKER_ATTR}{socket.gethostname()}:{os.getpid()}"]
+    assert len(study.trials) == 3
+
+
 def _dead_pid() -> int:
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
