@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -42,7 +42,6 @@ from automl_meta.spaces import (
     encode,
     from_unit,
     get_family,
-    to_unit,
     unit_coordinate,
     value_from_unit,
 )
@@ -360,14 +359,6 @@ def family_priors(family: str, task: str, ranked: Sequence[dict]) -> dict[str, P
                                              log=dist.log)
         priors[p.name] = Prior(narrowed, dist, values[0])
     return priors
-
-
-def local_candidates(family: str, task: str, params: Mapping, n: int,
-                     rng: np.random.Generator, scale: float = 0.1) -> list[dict]:
-    """``n`` perturbations of a configuration in the unit cube (Gaussian, sd ``scale``)."""
-    centre = to_unit(family, task, params)
-    return [from_unit(family, task, np.clip(centre + rng.normal(0, scale, centre.shape),
-                                            0, 1 - 1e-9)) for _ in range(n)]
 
 
 @cache

@@ -82,8 +82,10 @@ class MetaLearnedSampler(BaseSampler):
     trial adapts the meta-learner to the study's completed trials
     (:meth:`MetaLearner.adapt`, a few gradient steps from the meta-learned weights) and
     takes the candidate with the best upper confidence bound, ``mean + beta * std``,
-    among the knowledge base's design, a scrambled Sobol sample of every family's space
-    and perturbations of the best trials so far. With probability ``exploration`` a trial
+    among the knowledge base's design and a random sample of every family's space (no
+    perturbations of the best trials: the adapted surrogate rates near-copies of the
+    incumbents highly, and studies that took them stalled; benchmarks/sampler.py). With
+    probability ``exploration`` a trial
     instead takes a uniformly random configuration of the full space, so that no region
     stays out of reach. Parameters the sampler does not know go to ``fallback``.
 
@@ -269,16 +271,8 @@ class MetaLearnedSampler(BaseSampler):
                     and math.isfinite(t.value)]
         observed = [(c, loss) for c, loss in observed if c is not None]
         learner = space.adapt(self._learner, observed)
-        best = [c for c, _ in sorted(observed, key=lambda item: item[1])[:3]]
         configs, keys, family_index, hyperparameters = space.pool(
             self._learner, self._n_candidates, int(self._seed) % (2**32))
-        local = space.local(best, rng)
-        if local:
-            local_index, local_hyper = space.encode(self._learner, local)
-            configs = [*configs, *local]
-            keys = [*keys, *(_key(space.to_params(c)) for c in local)]
-            family_index = np.concatenate([family_index, local_index])
-            hyperparameters = np.concatenate([hyperparameters, local_hyper])
         fresh = np.flatnonzero([k not in seen for k in keys])
         if not fresh.size:
             return {"source": "exploration", "params": space.random(rng)}
@@ -419,9 +413,6 @@ class _Space:
     def base(self, n: int, rng: np.random.Generator) -> list:
         raise NotImplementedError
 
-    def local(self, best: list, rng: np.random.Generator) -> list:
-        raise NotImplementedError
-
     def usable(self, learner, config) -> dict | None:
         """The configuration's parameters checked against its space, or None."""
         return self.params_of(config)
@@ -510,12 +501,6 @@ class _FamilySpace(_Space):
             out += [(family, from_unit(family, self.task, u)) for u in rng.random((n, dim))]
         return out
 
-    def local(self, best: list, rng: np.random.Generator) -> list:
-        from automl_meta.recommendation import local_candidates
-
-        return [(family, p) for family, params in best
-                for p in local_candidates(family, self.task, params, 16, rng)]
-
     def usable(self, learner, config) -> dict | None:
         family, params = config
         if family not in learner.families_:
@@ -560,18 +545,6 @@ class _CustomSpace(_Space):
         return {name: value_from_unit(self.space[name], x)
                 for name, x in zip(sorted(self.space), u, strict=True)}
 
-    def _to_unit(self, config: Mapping) -> np.ndarray:
-        from automl_meta.spaces import unit_coordinate
-
-        out = []
-        for name in sorted(self.space):
-            dist = self.space[name]
-            try:
-                out.append(unit_coordinate(dist, config[name]))
-            except (KeyError, ValueError, TypeError):
-                out.append(0.5)
-        return np.asarray(out)
-
     def portfolio(self, learner, n: int, seed: int) -> list[dict]:
         from automl_meta.metalearner._encoding import encode_custom
         from automl_meta.recommendation import diverse_top
@@ -586,15 +559,6 @@ class _CustomSpace(_Space):
 
     def base(self, n: int, rng: np.random.Generator) -> list:
         return [dict(c) for c in self.design] + [self.random(rng) for _ in range(n)]
-
-    def local(self, best: list, rng: np.random.Generator) -> list:
-        out = []
-        for config in best:
-            centre = self._to_unit(config)
-            out += [self._from_unit(np.clip(centre + rng.normal(0, 0.1, centre.shape), 0,
-                                            1 - 1e-9)) for _ in range(16)]
-        return out
-
 
 def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):
     if learner.custom_spaces_:
