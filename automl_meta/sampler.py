@@ -85,9 +85,9 @@ class MetaLearnedSampler(BaseSampler):
     among the knowledge base's design and a random sample of every family's space (no
     perturbations of the best trials: the adapted surrogate rates near-copies of the
     incumbents highly, and studies that took them stalled; benchmarks/sampler.py). With
-    probability ``exploration`` a trial
-    instead takes a uniformly random configuration of the full space, so that no region
-    stays out of reach. Parameters the sampler does not know go to ``fallback``.
+    probability ``exploration`` a trial instead takes a uniformly random configuration of
+    the full space, so that no region stays out of reach. Parameters the sampler does not
+    know go to ``fallback``.
 
     Several workers can share one study on an RDB storage: the portfolio is indexed by
     trial number, each decision is written to the trial's system attributes
@@ -559,6 +559,7 @@ class _CustomSpace(_Space):
 
     def base(self, n: int, rng: np.random.Generator) -> list:
         return [dict(c) for c in self.design] + [self.random(rng) for _ in range(n)]
+
 
 def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):
     if learner.custom_spaces_:
