@@ -75,7 +75,7 @@ class _AutoMetaSearch(BaseEstimator):
         time_budget: float | None = 60,
         n_trials: int | None = None,
         metric: str | None = None,
-        cv: int = 5,
+        cv: int | float | str = "auto",
         n_jobs: int = 1,
         ensemble_size: int = 1,
         families: Sequence[str] | None = None,
@@ -129,10 +129,11 @@ class _AutoMetaSearch(BaseEstimator):
         families, metric = self._check_params()
         dataset = self._check_data(X, y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        make_folds(dataset, self.cv, seed)  # an impossible cv fails here, not in every trial
+        self.cv_ = _resolve_cv(self.cv, dataset, self.time_budget)
+        make_folds(dataset, self.cv_, seed)  # an impossible cv fails here, not in every trial
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
-                         self.time_budget, self.cv)
-        objective = _Objective(dataset, tuple(families), metric.name, self.cv, seed, budget,
+                         self.time_budget, self.cv_)
+        objective = _Objective(dataset, tuple(families), metric.name, self.cv_, seed, budget,
                                {} if self.ensemble_size > 1 else None)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric)
@@ -193,8 +194,10 @@ class _AutoMetaSearch(BaseEstimator):
             raise DataValidationError(f"n_trials must be an integer >= 1 or None, got {trials!r}")
         if budget is None and trials is None:
             raise DataValidationError("set time_budget or n_trials, or the search never ends")
-        if not (_is_int(self.cv) and self.cv >= 2):
-            raise DataValidationError(f"cv must be an integer >= 2, got {self.cv!r}")
+        if not (self.cv == "auto" if isinstance(self.cv, str) else
+                (_is_int(self.cv) and self.cv >= 2) or (_is_real(self.cv) and 0 < self.cv < 1)):
+            raise DataValidationError(f"cv must be 'auto', an integer >= 2 (folds) or a float "
+                                      f"in (0, 1) (holdout share), got {self.cv!r}")
         if not (_is_int(self.n_jobs) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise DataValidationError(f"n_jobs must be an integer >= 1 or -1, got "
                                       f"{self.n_jobs!r}")
@@ -218,8 +221,9 @@ class _AutoMetaSearch(BaseEstimator):
         else:
             X, y = validate_data(self, X, y, dtype=None, ensure_all_finite="allow-nan")
         self._check_target(y)
-        if len(X) < self.cv:
-            raise DataValidationError(f"{len(X)} sample(s) cannot be split into cv={self.cv} "
+        folds = AUTO_FOLDS if isinstance(self.cv, str) else self.cv
+        if _is_int(folds) and len(X) < folds:
+            raise DataValidationError(f"{len(X)} sample(s) cannot be split into cv={folds} "
                                       "folds; pass more rows or a smaller cv")
         return make_dataset(X, y, task=self._task)
 
@@ -320,8 +324,13 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     metric : str or None, default=None
         Metric to optimise (see :data:`automl_meta.evaluation.METRICS`); ``roc_auc`` by
         default.
-    cv : int, default=5
-        Cross-validation folds per trial (stratified, shuffled with the seed).
+    cv : "auto", int or float, default="auto"
+        How each trial is validated (splits stratified, shuffled with the seed): an
+        integer is a number of cross-validation folds, a float in (0, 1) one holdout
+        split validating on that share of the rows. ``"auto"``: 5 folds, or a holdout of
+        10% when the data is too large to cross-validate within ``time_budget`` (FLAML's
+        rule: rows x features above 10 million per hour of budget, or 100,000 rows or
+        more; and only when the holdout keeps at least 1,000 rows). ``cv_`` says which.
     n_jobs : int, default=1
         Trials run in parallel (threads; each evaluation runs in its own worker process).
         -1: one per CPU.
@@ -359,7 +368,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     best_params_ : dict
         ``{"family": name, **hyperparameters}`` of the best trial.
     best_score_ : float
-        Its mean cross-validated score, in the metric's own units.
+        Its mean cross-validated (or holdout) score, in the metric's own units.
+    cv_ : int or float
+        The folds (int) or holdout share (float) the trials used, ``cv`` resolved.
     best_estimator_ : sklearn.pipeline.Pipeline or WeightedEnsemble
         The best configuration refit on all the data, or the weighted ensemble of the
         trials ``ensemble_`` lists when ensembling selected more than one.
@@ -368,7 +379,7 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         one row (weight 1) without ensembling.
     ensemble_score_ : float
         With ``ensemble_size`` > 1, the blend's score on the pooled out-of-fold
-        predictions; else ``best_score_``.
+        predictions (the validation rows of a holdout); else ``best_score_``.
     leaderboard_ : DataFrame
         One row per finished trial, best first: ``rank`` (none for failed trials),
         ``trial``, ``family``, ``params``, ``score`` (mean over folds), ``std``,
@@ -434,17 +445,45 @@ class AutoMetaRegressor(RegressorMixin, _AutoMetaSearch):
 # The search
 
 
+#: ``cv="auto"``: folds when the budget allows them, else a holdout of this share.
+AUTO_FOLDS = 5
+HOLDOUT_SHARE = 0.1
+#: FLAML's rule for its ``eval_method="auto"``: cross-validate while rows x features
+#: stay under 10 million per hour of budget and rows under 100,000, else hold out.
+CELLS_PER_HOUR = 10_000_000
+HOLDOUT_ROWS = 100_000
+#: ... and, ours, only when the holdout still validates on this many rows.
+MIN_HOLDOUT_ROWS = 1_000
+
+
+def _resolve_cv(cv: int | float | str, dataset: Dataset,
+                time_budget: float | None) -> int | float:
+    """The folds (int) or holdout share (float) a fit uses; ``cv="auto"`` holds out
+    :data:`HOLDOUT_SHARE` of the rows when the data is too large to cross-validate
+    :data:`AUTO_FOLDS` times within ``time_budget``, as FLAML does."""
+    if cv != "auto":
+        return cv
+    if time_budget is None or dataset.n_rows * HOLDOUT_SHARE < MIN_HOLDOUT_ROWS:
+        return AUTO_FOLDS
+    cells = dataset.n_rows * dataset.X.shape[1] / (1 - HOLDOUT_SHARE)
+    if dataset.n_rows >= HOLDOUT_ROWS or cells >= CELLS_PER_HOUR * time_budget / 3600:
+        return HOLDOUT_SHARE
+    return AUTO_FOLDS
+
+
 class _Budget:
     """The search's deadline, less the time refitting the best trial so far will take.
 
     Used as an Optuna callback: after each trial it re-estimates that refit (one fit on
-    all rows ~ the trial's summed fold fits / (cv - 1), capped at half the budget) and
-    stops the study once nothing is left, so that ``fit`` as a whole, refit included,
-    keeps to ``time_budget``.
+    all rows ~ the trial's summed fits / the rows they trained on, in dataset sizes:
+    cv - 1 for folds, 1 - share for a holdout; capped at half the budget) and stops the
+    study once nothing is left, so that ``fit`` as a whole, refit included, keeps to
+    ``time_budget``.
     """
 
-    def __init__(self, deadline: float | None, seconds: float | None, cv: int):
-        self.deadline, self.seconds, self.cv = deadline, seconds, cv
+    def __init__(self, deadline: float | None, seconds: float | None, cv: int | float):
+        self.deadline, self.seconds = deadline, seconds
+        self.trained_sizes = cv - 1 if _is_int(cv) else 1 - cv
         self.reserve = 0.0
 
     def remaining(self) -> float:
@@ -458,7 +497,7 @@ class _Budget:
         except ValueError:  # no trial completed yet
             fit_seconds = None
         if fit_seconds:
-            self.reserve = min(fit_seconds / (self.cv - 1), 0.5 * self.seconds)
+            self.reserve = min(fit_seconds / self.trained_sizes, 0.5 * self.seconds)
         if self.remaining() <= 0:
             study.stop()
 
@@ -470,7 +509,7 @@ class _Objective:
     dataset: Dataset
     families: tuple[str, ...]
     metric: str
-    cv: int
+    cv: int | float
     seed: int
     budget: _Budget
     #: Out-of-fold predictions by trial number, kept when ensembling (else None).
@@ -524,8 +563,12 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     score; the best round's blend is kept. Returns (trial number -> times chosen, score
     of the blend)."""
     ok = leaderboard[(leaderboard["status"] == "ok") & leaderboard["trial"].isin(list(oof))]
-    candidates = [(int(t), oof[int(t)]) for t in ok["trial"].head(ENSEMBLE_CANDIDATES)]
-    y = dataset.y.to_numpy()
+    numbers = [int(t) for t in ok["trial"].head(ENSEMBLE_CANDIDATES)]
+    # Every trial used the same splits: a holdout predicts its validation rows only.
+    scored = ~np.isnan(oof[numbers[0]]).reshape(dataset.n_rows, -1).any(axis=1) if numbers \
+        else np.ones(dataset.n_rows, dtype=bool)
+    candidates = [(t, oof[t][scored]) for t in numbers]
+    y = dataset.y.to_numpy()[scored]
     labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
     chosen: list[int] = []
     total = None

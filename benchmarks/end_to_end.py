@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from automl_meta.cli._fit import cv_argument
 from automl_meta.data import (
     Dataset,
     Schema,
@@ -92,6 +93,8 @@ BUDGET_FREE = ("lightgbm_default", "automl_meta_zero_shot", "flaml_zero_shot")
 METHODS = BUDGETED + BUDGET_FREE
 #: Methods whose results depend on the meta-learner (and its code).
 LEARNED = ("automl_meta", "automl_meta_zero_shot")
+#: Methods whose trials are validated as ``--cv`` says (our estimators' searches).
+VALIDATED = ("automl_meta", "optuna_tpe")
 #: The zero-shot comparison: ours first.
 ZERO_SHOT = ("automl_meta_zero_shot", "lightgbm_default", "flaml_zero_shot")
 #: Two test scores closer than this, relative to the larger, are a tie.
@@ -163,7 +166,7 @@ def _key(name: str, method: str, budget, seed: int) -> tuple:
 
 def run_dataset(dataset: Dataset, methods: Sequence[str], budgets: Sequence[float],
                 seeds: Sequence[int], *, n_jobs: int = 1, knowledge_base=None,
-                n_trials: int | None = None, cv: int = 5,
+                n_trials: int | None = None, cv: int | float | str = "auto",
                 families: Sequence[str] | None = None, done: Iterable[tuple] = (),
                 unavailable: dict[str, str] | None = None,
                 on_record: Callable[[dict], None] | None = None) -> list[dict]:
@@ -245,7 +248,7 @@ def run_dataset(dataset: Dataset, methods: Sequence[str], budgets: Sequence[floa
 
 
 def fit_method(method: str, task: str, X: pd.DataFrame, y: pd.Series, *, budget, seed: int,
-               n_jobs: int, knowledge_base, n_trials: int | None, cv: int,
+               n_jobs: int, knowledge_base, n_trials: int | None, cv: int | float | str,
                families: Sequence[str] | None):
     """Fit one method on (X, y); return the fitted model and a dict of details."""
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor
@@ -264,7 +267,7 @@ def fit_method(method: str, task: str, X: pd.DataFrame, y: pd.Series, *, budget,
         board = model.leaderboard_
         return model, {"best_family": model.best_params_["family"],
                        "best_params": _plain(model.best_params_),
-                       "best_cv_score": float(model.best_score_),
+                       "best_cv_score": float(model.best_score_), "cv": model.cv_,
                        "trials": int(len(board)),
                        "trials_ok": int((board["status"] == "ok").sum())}
     if method == "lightgbm_default":
@@ -348,10 +351,13 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
     return {record_key(r) for r in records if r["status"] in keep}
 
 
-def current(records: Iterable[dict], version: str) -> list[dict]:
+def current(records: Iterable[dict], version: str, cv) -> list[dict]:
     """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
-    code (:func:`metalearner.code_version`): those are run again."""
-    return [r for r in records if r["method"] not in LEARNED or r.get("code") == version]
+    code (:func:`metalearner.code_version`) and of :data:`VALIDATED` methods made with
+    another ``cv`` (or before runs recorded it): those are run again."""
+    return [r for r in records
+            if (r["method"] not in LEARNED or r.get("code") == version)
+            and (r["method"] not in VALIDATED or r.get("cv") == cv)]
 
 
 def latest(records: Iterable[dict]) -> list[dict]:
@@ -736,8 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         metavar="METHOD", help=f"a subset of {', '.join(METHODS)} (default "
                         "all)")
-    parser.add_argument("--cv", type=int, default=5,
-                        help="cross-validation folds of automl_meta and optuna_tpe trials")
+    parser.add_argument("--cv", type=cv_argument, default="auto",
+                        help="validation of automl_meta and optuna_tpe trials: auto (their "
+                        "default), a number of folds or a holdout share")
     parser.add_argument("--metalearner", default=DEFAULT_METHOD,
                         choices=tuple(QUICK_STEPS), help="meta-training method")
     parser.add_argument("--retry-failed", action="store_true",
@@ -785,14 +792,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(names)}; fold knowledge base at {kb_folder}", flush=True)
 
     settings = {"folds": args.folds, "fold": args.fold, "max_rows": args.max_rows,
-                "n_jobs": args.n_jobs, "cv": args.cv, "metalearner": args.metalearner,
+                "n_jobs": args.n_jobs, "metalearner": args.metalearner,
                 "steps": steps, "counts": kb.counts(), "test_size": TEST_SIZE}
+    # cv is not in the key: it concerns two methods only, whose records carry it.
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    settings["cv"] = args.cv
     runs_path = cache / f"runs-{key}.jsonl"
     from metalearner import code_version
 
     version = code_version()
-    previous = current(load_records(runs_path), version)
+    previous = current(load_records(runs_path), version, args.cv)
     done = finished_keys(previous, args.retry_failed)
     unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
     for method, reason in unavailable.items():
@@ -807,6 +816,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_record(record: dict) -> None:
         if record["method"] in LEARNED:
             record["code"] = version
+        if record["method"] in VALIDATED:
+            record["cv"] = args.cv
         append_record(runs_path, record)
         counter[0] += 1
         budget = "-" if record["budget"] is None else f"{record['budget']:g} s"
@@ -833,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
                     knowledge_base=str(kb_folder), cv=args.cv, done=done,
                     unavailable=unavailable, on_record=on_record)
 
-    records = [r for r in latest(current(load_records(runs_path), version))
+    records = [r for r in latest(current(load_records(runs_path), version, args.cv))
                if record_key(r) in wanted]
     summary = summarise(records, args.methods, budgets, unavailable)
     n_cpus = os.cpu_count()

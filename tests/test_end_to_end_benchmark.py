@@ -165,9 +165,19 @@ def test_resume_file_skips_finished_runs(tmp_path):
 def test_runs_of_learned_methods_made_with_other_code_are_run_again():
     ours, zero_shot, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
         "automl_meta", "automl_meta_zero_shot", "flaml"))
-    old, new = {**ours, "code": "old"}, {**zero_shot, "code": "new"}
-    kept = e2e.current([old, new, ours, flaml], "new")
+    old, new = {**ours, "code": "old", "cv": 5}, {**zero_shot, "code": "new"}
+    kept = e2e.current([old, new, ours, flaml], "new", 5)
     assert [r["method"] for r in kept] == ["automl_meta_zero_shot", "flaml"]
+
+
+def test_runs_of_searches_validated_otherwise_are_run_again():
+    ours, tpe, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
+        "automl_meta", "optuna_tpe", "flaml"))
+    ours = {**ours, "code": "v"}
+    records = [{**ours, "cv": 5}, {**ours, "cv": "auto"}, {**tpe, "cv": 5}, tpe, flaml]
+    kept = e2e.current(records, "v", "auto")
+    assert [(r["method"], r.get("cv")) for r in kept] == [("automl_meta", "auto"),
+                                                          ("flaml", None)]
 
 
 def test_test_score_aligns_class_columns():

@@ -180,6 +180,8 @@ def test_every_trial_failing_is_a_clear_error(cls_data, monkeypatch):
     ({"n_trials": 0}, "n_trials"),
     ({"time_budget": None, "n_trials": None}, "time_budget or n_trials"),
     ({"cv": 1}, "cv"),
+    ({"cv": 1.5}, "cv"),
+    ({"cv": "holdout"}, "cv must be 'auto'"),
     ({"n_jobs": 0}, "n_jobs"),
     ({"families": []}, "families"),
 ])
@@ -356,6 +358,16 @@ def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch
     assert not (tmp_path / "m.joblib").exists()
 
 
+def test_cli_fit_takes_a_holdout_share_and_refuses_other_cv(csv_file, capsys):
+    code = main(["fit", str(csv_file), "--target", "label", "--trials", "2", "--families",
+                 "linear", "--cv", "0.25", "--no-meta", "--quiet"])
+    assert code == EXIT_OK and "(a 25% holdout)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
+        main(["fit", str(csv_file), "--target", "label", "--cv", "most"])
+    assert exit_.value.code == EXIT_USAGE
+    assert "expected auto, an integer or a float, got 'most'" in _no_traceback(capsys)
+
+
 def test_cli_fit_without_out_prints_the_leaderboard_and_writes_nothing(csv_file, tmp_path,
                                                                        capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -363,7 +375,8 @@ def test_cli_fit_without_out_prints_the_leaderboard_and_writes_nothing(csv_file,
     code = main(["fit", str(csv_file), "--target", "label", "--trials", "2", "--families",
                  "linear", "--cv", "2", "--no-meta", "--quiet"])
     assert code == EXIT_OK
-    assert "not saved (pass --out PATH to keep it)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(2-fold CV)" in out and "not saved (pass --out PATH to keep it)" in out
     assert set(tmp_path.iterdir()) == before
 
 
@@ -391,6 +404,42 @@ def test_ensemble_selection_blends_the_best_trials(task):
         assert set(predictions) <= set(model.classes_)
     loaded = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(loaded.predict(X), predictions)
+
+
+@pytest.mark.parametrize("rows, features, budget, expected", [
+    (500, 10, 30, 5),  # small: cross-validated
+    (20_000, 10, 30, 0.1),  # 222k cells at 30 s (FLAML's limit ~83k): holdout
+    (20_000, 10, 120, 5),  # ... but 120 s allow 333k cells
+    (20_000, 10, None, 5),  # no budget: cross-validated
+    (120_000, 2, 3600, 0.1),  # 100,000 rows or more: holdout
+    (8_000, 100, 30, 5),  # a 10% holdout would validate on fewer than 1,000 rows
+])
+def test_auto_cv_holds_out_when_the_budget_cannot_cross_validate(rows, features, budget,
+                                                                 expected):
+    dataset = make_dataset(pd.DataFrame(np.zeros((rows, features))), np.arange(rows) % 2)
+    assert estimators._resolve_cv("auto", dataset, budget) == expected
+    assert estimators._resolve_cv(3, dataset, budget) == 3
+    assert estimators._resolve_cv(0.3, dataset, budget) == 0.3
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_holdout_search_scores_one_split_and_ensembles_on_its_rows(task):
+    X = mixed_frame(120, seed=3)
+    y = mixed_target(X, task, seed=3)
+    cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
+    model = cls(n_trials=6, families=["linear", "knn"], ensemble_size=8,
+                **{**FAST, "cv": 0.25}).fit(X, y)
+    assert model.cv_ == 0.25
+    ok = model.leaderboard_[model.leaderboard_["status"] == "ok"]
+    assert len(ok) >= 2
+    assert all(len(t.user_attrs["fold_scores"]) == 1 for t in model.study_.trials
+               if t.user_attrs.get("status") == "ok")
+    # The blend is scored on the 30 validation rows, never on NaN out-of-split rows.
+    assert np.isfinite(model.ensemble_score_)
+    assert model.ensemble_score_ >= model.best_score_ if task == "classification" \
+        else model.ensemble_score_ <= model.best_score_
+    assert model.predict(X).shape == (len(X),)
+    assert cls(n_trials=1, families=["linear"], **FAST).fit(X, y).cv_ == 3
 
 
 def test_caruana_blends_complementary_trials_and_keeps_a_dominant_one():
@@ -433,6 +482,9 @@ def test_budget_keeps_back_the_best_trials_refit_time():
     expensive = estimators._Budget(time.monotonic() + 10, 10, cv=2)
     expensive(study, study.best_trial)
     assert expensive.reserve == 5.0  # capped at half the budget
+    holdout = estimators._Budget(time.monotonic() + 60, 60, cv=0.2)
+    holdout(study, study.best_trial)
+    assert holdout.reserve == pytest.approx(10.0)  # 8 s on 80% of the rows: ~10 s on all
     spent = estimators._Budget(time.monotonic() + 1, 1, cv=2)
     spent(study, study.best_trial)  # 0.5 s kept back
     assert not study.stopped

@@ -105,6 +105,33 @@ def test_make_folds_rejects_bad_cv(numeric_classification, cv):
         make_folds(numeric_classification, cv, seed=0)
 
 
+def test_make_folds_with_a_float_holds_out_that_share_stratified(numeric_classification):
+    y = numeric_classification.y.to_numpy()
+    [(train, test)] = make_folds(numeric_classification, 0.25, seed=0)
+    assert len(test) == round(0.25 * len(y)) and len(train) + len(test) == len(y)
+    assert not set(train) & set(test)
+    assert abs(y[test].mean() - y.mean()) <= 1 / len(test) + 1e-9  # stratified
+    [(_, again)] = make_folds(numeric_classification, 0.25, seed=0)
+    [(_, other)] = make_folds(numeric_classification, 0.25, seed=1)
+    assert np.array_equal(test, again) and not np.array_equal(test, other)
+    result = evaluate("knn", KNN, numeric_classification, cv=0.25, return_predictions=True)
+    assert result.ok and len(result.fold_scores["roc_auc"]) == 1
+    scored = ~np.isnan(result.oof).any(axis=1)
+    assert np.array_equal(np.flatnonzero(scored), np.sort(test))
+
+
+@pytest.mark.parametrize("cv", [1.0, 1.5, 0.0, -0.2, float("nan")])
+def test_make_folds_rejects_bad_holdout_shares(numeric_classification, cv):
+    with pytest.raises(DataValidationError, match=r"or a float in \(0, 1\)"):
+        make_folds(numeric_classification, cv, seed=0)
+
+
+def test_make_folds_holdout_needs_rows_on_both_sides():
+    ds = make_dataset(pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]}), [0, 1, 0, 1])
+    with pytest.raises(DataValidationError, match=r"holdout of cv=0.01 of 4 rows leaves"):
+        make_folds(ds, 0.01, seed=0)
+
+
 def test_make_folds_needs_enough_rows():
     ds = make_dataset(pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]}), [0, 1, 0, 1])
     with pytest.raises(DataValidationError, match=r"cv=5 folds need at least 5 rows, got 4"):

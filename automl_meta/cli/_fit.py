@@ -20,6 +20,20 @@ from automl_meta.exceptions import DataSourceError, DataValidationError
 TOP_ROWS = 10
 
 
+def cv_argument(text: str) -> int | float | str:
+    """``--cv``: auto, a number of folds or a holdout share (checked by the estimator)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected auto, an integer or a float, got "
+                                             f"{text!r}") from None
+
+
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
     from automl_meta.cli import add_data_arguments
@@ -33,7 +47,10 @@ def add_parsers(subparsers) -> None:
                      help="wall-clock budget of the search (60)")
     fit.add_argument("--trials", type=int, metavar="N", help="stop after N trials")
     fit.add_argument("--metric", help="metric to optimise (default: roc_auc or rmse)")
-    fit.add_argument("--cv", type=int, default=5, help="folds per trial (5)")
+    fit.add_argument("--cv", type=cv_argument, default="auto",
+                     help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
+                          "or auto: 5 folds, or a 10%% holdout on data too large for the "
+                          "budget (auto)")
     fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
     fit.add_argument("--families", nargs="+", metavar="FAMILY",
                      help="model families to search (default: all)")
@@ -93,8 +110,10 @@ def run_fit(args: argparse.Namespace) -> int:
         _dump_atomically(model, out)
     if not args.quiet:
         print(leaderboard_table(model.leaderboard_))
+    validation = (f"{model.cv_}-fold CV" if isinstance(model.cv_, int)
+                  else f"a {model.cv_:.0%} holdout")
     print(f"best: {model.best_params_['family']} {model.study_.user_attrs['metric']} "
-          f"{model.best_score_:.4f}; " + (f"wrote {out}" if out is not None
+          f"{model.best_score_:.4f} ({validation}); " + (f"wrote {out}" if out is not None
                                            else "not saved (pass --out PATH to keep it)"))
     return EXIT_OK
 

@@ -24,7 +24,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import (
+    KFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+)
 
 from automl_meta.data import Dataset
 from automl_meta.evaluation._isolate import run_limited
@@ -82,10 +87,20 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def make_folds(dataset: Dataset, cv: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fixed-seed folds: stratified for classification (as far as the rarest class allows)."""
+def make_folds(dataset: Dataset, cv: int | float,
+               seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fixed-seed splits of ``dataset``, stratified for classification (as far as the
+    rarest class allows).
+
+    ``cv`` is either a number of folds (an integer >= 2) or a float in (0, 1): one holdout
+    split that validates on that share of the rows (FLAML's and AutoGluon's choice on
+    large data, where K fits per configuration are too dear).
+    """
+    if isinstance(cv, float) and not isinstance(cv, bool) and 0 < cv < 1:
+        return [_holdout(dataset, cv, seed)]
     if not isinstance(cv, int) or isinstance(cv, bool) or cv < 2:
-        raise DataValidationError(f"cv must be an integer >= 2, got {cv!r}")
+        raise DataValidationError(f"cv must be an integer >= 2 (folds) or a float in (0, 1) "
+                                  f"(holdout share), got {cv!r}")
     if cv > dataset.n_rows:
         raise DataValidationError(f"cv={cv} folds need at least {cv} rows, got {dataset.n_rows}")
     index = np.zeros(dataset.n_rows)
@@ -95,6 +110,21 @@ def make_folds(dataset: Dataset, cv: int, seed: int) -> list[tuple[np.ndarray, n
             splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
             return list(splitter.split(index, dataset.y))
     return list(KFold(cv, shuffle=True, random_state=seed).split(index))
+
+
+def _holdout(dataset: Dataset, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n_test = int(round(share * dataset.n_rows))
+    if not 1 <= n_test < dataset.n_rows:
+        raise DataValidationError(f"a holdout of cv={share} of {dataset.n_rows} rows leaves "
+                                  "no rows to train or none to validate on; pass more rows "
+                                  "or an integer cv")
+    index = np.zeros(dataset.n_rows)
+    if dataset.task == "classification":
+        counts = dataset.y.value_counts()
+        if counts.min() >= 2 and n_test >= len(counts) and dataset.n_rows - n_test >= len(counts):
+            splitter = StratifiedShuffleSplit(1, test_size=n_test, random_state=seed)
+            return next(splitter.split(index, dataset.y))
+    return next(ShuffleSplit(1, test_size=n_test, random_state=seed).split(index))
 
 
 def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
@@ -148,7 +178,7 @@ def evaluate(
     params: Mapping,
     dataset: Dataset,
     metric: str | None = None,
-    cv: int = 5,
+    cv: int | float = 5,
     *,
     seed: int = 0,
     time_limit: float | None = None,
@@ -168,7 +198,8 @@ def evaluate(
     metric
         Primary metric (see :data:`METRICS`); all metrics of the task are recorded.
     cv
-        Number of folds (stratified for classification), shuffled with ``seed``.
+        Number of folds (stratified for classification), shuffled with ``seed``; or a
+        float in (0, 1): one holdout split validating on that share of the rows.
     time_limit, memory_limit_mb
         When given, the evaluation runs in a child process that is killed after
         ``time_limit`` seconds for the whole CV, and may allocate ``memory_limit_mb``.
