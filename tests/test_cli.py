@@ -88,6 +88,13 @@ def test_evaluate_regression_with_target_and_task(capsys, csv_file):
     assert sorted(result["fold_scores"]) == ["mae", "r2", "rmse"]
 
 
+def test_evaluate_on_a_holdout_split(capsys, csv_file):
+    code = main(["evaluate", str(csv_file), "--family", "linear", "--cv", "0.25", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == EXIT_OK
+    assert all(len(scores) == 1 for scores in result["fold_scores"].values())
+
+
 def test_unknown_family(capsys, csv_file):
     code = main(["evaluate", str(csv_file), "--family", "xgboost"])
     assert code == EXIT_USAGE

@@ -44,6 +44,8 @@ def _positive_float(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from automl_meta.cli import _fit, _train
+
     parser = argparse.ArgumentParser(
         prog="automl-meta",
         description="Meta-learned AutoML for tabular data.",
@@ -61,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--params", default=None,
                     help="configuration as JSON (default: the family's defaults)")
     ev.add_argument("--metric", help="primary metric (default: roc_auc or rmse)")
-    ev.add_argument("--cv", type=int, default=5, help="number of folds (default 5)")
+    ev.add_argument("--cv", type=_fit.cv_argument, default=5,
+                    help="number of folds, or a holdout share (a float in (0, 1)); default 5")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--time-limit", type=_positive_float, help="seconds for the whole CV")
     ev.add_argument("--memory-limit", type=_positive_int, metavar="MB")
@@ -102,8 +105,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="first copy an exported knowledge base into the store (to resume)")
     b.add_argument("--export", metavar="DIR", help="write the knowledge base (Parquet) here")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
-
-    from automl_meta.cli import _fit, _train
 
     _train.add_parser(commands)
     _fit.add_parsers(commands)
