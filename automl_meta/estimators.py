@@ -140,7 +140,8 @@ class _AutoMetaSearch(BaseEstimator):
             # Seeded as in an earlier run, the sampler of a resumed study would propose
             # again the configurations that run began with.
             study.sampler = self._sampler(dataset, families,
-                                          seed + len(study.get_trials(deepcopy=False)))
+                                          seed + len(study.get_trials(deepcopy=False)),
+                                          None if budget.deadline is None else budget.remaining)
             if not isinstance(study.sampler, MetaLearnedSampler):
                 for family in families:
                     _enqueue_default(study, family, dataset.task)
@@ -230,8 +231,8 @@ class _AutoMetaSearch(BaseEstimator):
     def _check_target(self, y) -> None:
         """Hook for task-specific checks of ``y`` before :func:`make_dataset`."""
 
-    def _sampler(self, dataset: Dataset, families: list[str],
-                 seed: int) -> optuna.samplers.BaseSampler:
+    def _sampler(self, dataset: Dataset, families: list[str], seed: int,
+                 time_left) -> optuna.samplers.BaseSampler:
         """The sampler given, TPE when meta-learning is off, else a MetaLearnedSampler."""
         self.metafeatures_ = None
         if self.sampler is not None:
@@ -252,7 +253,7 @@ class _AutoMetaSearch(BaseEstimator):
                                                             task=dataset.task)
         return MetaLearnedSampler(metafeatures=self.metafeatures_, task=dataset.task,
                                   learner=learner, knowledge_base=kb, families=families,
-                                  seed=seed)
+                                  time_left=time_left, seed=seed)
 
     def _open_study(self, dataset: Dataset, metric: Metric) -> optuna.Study:
         study = optuna.create_study(storage=open_storage(self.storage),

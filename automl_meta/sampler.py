@@ -57,6 +57,9 @@ _CLAIM_ATTEMPTS = 3
 N_STARTUP = 5
 #: Weight of the ensemble's spread in the upper confidence bound ``mean + beta * std``.
 BETA = 1.0
+#: With ``time_left``: the largest share of the time left that a proposed configuration
+#: may be predicted to take (while an affordable one exists).
+AFFORDABLE_SHARE = 0.25
 
 
 def trial_params(family: str, params: Mapping) -> dict:
@@ -119,6 +122,14 @@ class MetaLearnedSampler(BaseSampler):
         Probability of a uniformly random trial.
     fallback : optuna.samplers.BaseSampler or None
         For parameters outside the chosen configuration; None: ``TPESampler(seed=seed)``.
+    time_left : callable or None
+        For a search under a time budget: returns the seconds the search has left. Each
+        trial's duration then calibrates a cost model (which hyperparameters make a
+        family slow, learned from the knowledge base's fit times), and configurations
+        predicted to take more than :data:`AFFORDABLE_SHARE` of the time left are not
+        proposed while an affordable one exists: on data much larger than the knowledge
+        base's, the portfolio's large forests would otherwise use up a short budget in
+        two or three trials. Built-in families only.
     seed : int or None
     """
 
@@ -126,7 +137,8 @@ class MetaLearnedSampler(BaseSampler):
                  metafeatures: pd.Series | None = None, learner=None, knowledge_base=None,
                  families: Sequence[str] | None = None, n_startup: int = N_STARTUP,
                  n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
-                 fallback: BaseSampler | None = None, seed: int | None = None) -> None:
+                 fallback: BaseSampler | None = None, time_left=None,
+                 seed: int | None = None) -> None:
         for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise DataValidationError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -139,6 +151,9 @@ class MetaLearnedSampler(BaseSampler):
         if fallback is not None and not isinstance(fallback, BaseSampler):
             raise DataValidationError("fallback must be an optuna sampler, got "
                                       f"{type(fallback).__name__}")
+        if time_left is not None and not callable(time_left):
+            raise DataValidationError("time_left must be a function returning seconds, got "
+                                      f"{type(time_left).__name__}")
         from automl_meta.recommendation import shipped_learner
 
         self._learner = learner if learner is not None else shipped_learner()
@@ -151,6 +166,9 @@ class MetaLearnedSampler(BaseSampler):
         self._seed = np.random.SeedSequence(seed).entropy if seed is None else int(seed)
         self._fallback = fallback if fallback is not None else optuna.samplers.TPESampler(
             seed=seed)
+        self._time_left = time_left
+        self._costs = (_Costs(self._space) if time_left is not None
+                       and isinstance(self._space, _FamilySpace) else None)
         self._lock = threading.Lock()
         self._chosen: dict[int, dict] = {}
         self._portfolio: list[dict] | None = None
@@ -259,12 +277,18 @@ class MetaLearnedSampler(BaseSampler):
         seen |= {_key(t.system_attrs[_CONFIG_ATTR]["params"]) for t in past
                  if t._trial_id != trial._trial_id and _CONFIG_ATTR in t.system_attrs}
         seen |= taken
+        affordable = self._affordability(past)
         if trial.number < self._n_startup:
             portfolio = self._zero_shot_portfolio()
-            if trial.number < len(portfolio) and _key(portfolio[trial.number]) not in seen:
+            if (trial.number < len(portfolio) and _key(portfolio[trial.number]) not in seen
+                    and affordable([portfolio[trial.number]])[0]):
                 return {"source": "portfolio", "params": portfolio[trial.number]}
         if rng.random() < self._exploration:
-            return {"source": "exploration", "params": space.random(rng)}
+            drawn = [space.random(rng) for _ in range(
+                1 if self._costs is None else _EXPLORATION_DRAWS)]
+            ok = np.flatnonzero(affordable(drawn))
+            if ok.size:  # else the surrogate picks among the affordable candidates
+                return {"source": "exploration", "params": drawn[ok[0]]}
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
         observed = [(space.parse(t.params), sign * t.value) for t in past
                     if t.state == TrialState.COMPLETE and t.value is not None
@@ -278,15 +302,120 @@ class MetaLearnedSampler(BaseSampler):
             return {"source": "exploration", "params": space.random(rng)}
         mean, std = learner._predict_encoded(space.embedding(learner), family_index[fresh],
                                              hyperparameters[fresh])
-        i = int(np.argmax(mean + self._beta * std))
+        acquisition = mean + self._beta * std
+        ok, seconds = affordable([space.to_params(configs[i]) for i in fresh],
+                                 with_seconds=True)
+        # Nothing affordable: the quickest, the likeliest to finish in time.
+        i = int(np.argmax(np.where(ok, acquisition, -np.inf))) if ok.any() else int(
+            np.argmin(seconds))
         return {"source": "surrogate", "params": space.to_params(configs[fresh[i]]),
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
+
+    def _affordability(self, past: Sequence[FrozenTrial]):
+        """A function telling which of a list of trial parameters fit in the time left
+        (all of them without ``time_left``, or before any trial has finished), and with
+        ``with_seconds=True`` also their predicted seconds (0 when not predicted)."""
+        scale = None if self._costs is None else self._costs.calibrate(past)
+        limit = None if scale is None else AFFORDABLE_SHARE * max(float(self._time_left()), 0.0)
+
+        def affordable(params: list, with_seconds: bool = False):
+            if scale is None:
+                ok, seconds = np.ones(len(params), dtype=bool), np.zeros(len(params))
+            else:
+                seconds = self._costs.seconds(params, scale)
+                ok = seconds <= limit
+            return (ok, seconds) if with_seconds else ok
+
+        return affordable
 
     def _zero_shot_portfolio(self) -> list[dict]:
         if self._portfolio is None:
             self._portfolio = self._space.portfolio(self._learner, self._n_startup,
                                                     int(self._seed) % (2**32))
         return self._portfolio
+
+
+#: Random configurations an exploration trial draws to find an affordable one.
+_EXPLORATION_DRAWS = 16
+
+
+class _Costs:
+    """How long a configuration takes on the study's data, for searches under a budget.
+
+    From the knowledge base: per family, a linear model of log fit seconds (centred per
+    dataset, so that it says which configurations are slow relative to others) on the
+    configuration's encoding. From the study: each finished trial's duration against that
+    prediction gives a per-family log offset (the mean offset of all finished trials for
+    a family not tried yet), which carries the prediction to this dataset's size.
+    """
+
+    def __init__(self, space: _FamilySpace):
+        self.task = space.task
+        self.families = list(space.context.families)
+        kb = space.context.knowledge_base
+        scores = kb.scores()
+        scores = scores[(scores["status"] == "ok") & (scores["task"] == self.task)
+                        & (scores["fit_seconds"] > 0)]
+        log_seconds = np.log(scores["fit_seconds"].to_numpy(dtype=float))
+        centred = log_seconds - pd.Series(log_seconds).groupby(
+            scores["dataset"].to_numpy()).transform("mean").to_numpy()
+        table = pd.DataFrame({"family": scores["family"].to_numpy(),
+                              "params": scores["params"].to_numpy(), "cost": centred})
+        self.weights: dict[str, np.ndarray] = {}
+        self._relative: dict[tuple[str, str], float] = {}
+        for family, rows in table.groupby("family"):
+            if family not in self.families:
+                continue
+            by_config = rows.groupby("params")["cost"].mean()
+            design = self._design(family, [json.loads(p) for p in by_config.index])
+            # A little ridge: 24 design points, up to a dozen columns.
+            penalty = 1e-2 * np.eye(design.shape[1])
+            penalty[0, 0] = 0.0
+            self.weights[family] = np.linalg.solve(design.T @ design + penalty,
+                                                   design.T @ by_config.to_numpy())
+
+    def _design(self, family: str, params: list[dict]) -> np.ndarray:
+        from automl_meta.spaces import encode
+
+        return np.array([[1.0, *encode(family, self.task, p)] for p in params])
+
+    def relative(self, family: str, params: dict) -> float:
+        """Log seconds relative to a typical configuration (0 for an unknown family)."""
+        key = (family, json.dumps(params, sort_keys=True, default=str))
+        if key not in self._relative:
+            weights = self.weights.get(family)
+            self._relative[key] = 0.0 if weights is None else float(
+                self._design(family, [params])[0] @ weights)
+        return self._relative[key]
+
+    def calibrate(self, past: Sequence[FrozenTrial]) -> dict[str | None, float] | None:
+        """Per-family log offsets (key None: all families) from the finished trials'
+        durations; None before any trial has finished."""
+        offsets: dict[str, list[float]] = {}
+        for t in past:
+            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or \
+                    t.datetime_start is None or t.datetime_complete is None:
+                continue
+            config = config_from_params(t.params)
+            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
+            if config is None or seconds <= 0:
+                continue
+            offsets.setdefault(config[0], []).append(
+                math.log(seconds) - self.relative(*config))
+        if not offsets:
+            return None
+        scale: dict[str | None, float] = {f: float(np.mean(v)) for f, v in offsets.items()}
+        scale[None] = float(np.mean([x for v in offsets.values() for x in v]))
+        return scale
+
+    def seconds(self, params: Sequence[Mapping], scale: dict) -> np.ndarray:
+        """Predicted seconds of each trial's parameters (0 when not a built-in family)."""
+        out = np.zeros(len(params))
+        for i, p in enumerate(params):
+            config = config_from_params(p)
+            if config is not None:
+                out[i] = math.exp(scale.get(config[0], scale[None]) + self.relative(*config))
+        return out
 
 
 def warm_start_study(study: optuna.Study, X, y, n_configs: int = 10, *,

@@ -116,7 +116,8 @@ def test_bad_sampler_arguments_are_named(meta_trained):
     for kwargs, match in [({"n_startup": -1}, "n_startup"), ({"beta": float("nan")}, "beta"),
                           ({"exploration": 2.0}, "exploration"),
                           ({"n_candidates": 0}, "n_candidates"),
-                          ({"fallback": "tpe"}, "fallback")]:
+                          ({"fallback": "tpe"}, "fallback"),
+                          ({"time_left": 30}, "time_left must be a function")]:
         with pytest.raises(DataValidationError, match=match):
             MetaLearnedSampler(metafeatures=features, task=TASK, learner=learner,
                                knowledge_base=kb, **kwargs)
@@ -127,6 +128,72 @@ def test_bad_sampler_arguments_are_named(meta_trained):
     with pytest.raises(DataValidationError, match="single-objective"):
         study.optimize(lambda t: (t.suggest_categorical("family", FAMILIES) and 0.0, 0.0),
                        n_trials=1, catch=())
+
+
+# ---------------------------------------------------------------------------------------
+# Under a time budget
+
+
+def slow_lightgbm(latent, seconds: float = 0.25):
+    """The synthetic objective, where a LightGBM trial takes ``seconds`` and k-NN none."""
+    import time
+
+    objective = objective_for(latent)
+
+    def timed(trial) -> float:
+        value = objective(trial)
+        if trial.params["family"] == "lightgbm":
+            time.sleep(seconds)
+        return value
+
+    return timed
+
+
+def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
+    from synthetic import synthetic_kb
+
+    latent = HELD_OUT[1]  # LightGBM is the better family here
+    kb = synthetic_kb()  # where k-NN fits 100 times faster than LightGBM
+    kb.evaluations.loc[kb.evaluations["family"] == "knn", "fit_seconds"] = 0.001
+    trained = (kb, meta_trained[1])
+    families = {}
+    for name, kwargs in [("free", {}), ("ample", {"time_left": lambda: 1000.0}),
+                         ("short", {"time_left": lambda: 0.4})]:  # 0.1 s affordable
+        study = optuna.create_study(direction="maximize", sampler=sampler_for(
+            trained, latent, seed=0, **kwargs))
+        study.optimize(slow_lightgbm(latent), n_trials=12)
+        families[name] = [t.params["family"] for t in study.trials]
+        if name == "short":
+            first = families[name].index("lightgbm")
+            # Once a LightGBM trial has shown it takes 0.25 s, none is proposed again.
+            assert "lightgbm" not in families[name][first + 1:]
+            assert all(np.isfinite(t.value) for t in study.trials)
+    assert families["free"].count("lightgbm") >= 6
+    assert families["ample"] == families["free"]  # time to spare: nothing changes
+
+
+def test_costs_learned_from_the_knowledge_base_rank_configurations():
+    kb = KnowledgeBase.load()
+    features = kb.metafeatures.set_index("dataset").iloc[0]
+    sampler = MetaLearnedSampler(metafeatures=features, task="classification",
+                                 knowledge_base=kb, time_left=lambda: 60.0)
+    costs = sampler._costs
+    forest = default_params("random_forest", "classification")
+    assert costs.relative("random_forest", {**forest, "n_estimators": 500}) > \
+        costs.relative("random_forest", {**forest, "n_estimators": 20}) + 1.0
+    assert costs.relative("lightgbm", default_params("lightgbm", "classification")) < \
+        costs.relative("random_forest", forest)
+    # Calibrated by one finished trial: a forest of 10 s predicts a 25-tree one cheaper.
+    trial = optuna.trial.create_trial(
+        params=trial_params("random_forest", forest), value=0.9,
+        distributions={k: CategoricalDistribution([v]) for k, v in
+                       trial_params("random_forest", forest).items()})
+    trial.datetime_complete = trial.datetime_start + pd.Timedelta(seconds=10)
+    scale = costs.calibrate([trial])
+    [same, small] = costs.seconds([trial_params("random_forest", forest), trial_params(
+        "random_forest", {**forest, "n_estimators": 25})], scale)
+    assert same == pytest.approx(10.0) and small < 5.0
+    assert costs.calibrate([]) is None
 
 
 # ---------------------------------------------------------------------------------------
