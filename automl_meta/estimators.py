@@ -566,8 +566,8 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     ok = leaderboard[(leaderboard["status"] == "ok") & leaderboard["trial"].isin(list(oof))]
     numbers = [int(t) for t in ok["trial"].head(ENSEMBLE_CANDIDATES)]
     # Every trial used the same splits: a holdout predicts its validation rows only.
-    scored = ~np.isnan(oof[numbers[0]]).reshape(dataset.n_rows, -1).any(axis=1) if numbers \
-        else np.ones(dataset.n_rows, dtype=bool)
+    scored = (~np.isnan(oof[numbers[0]]).reshape(dataset.n_rows, -1).any(axis=1)
+              if numbers else slice(None))
     candidates = [(t, oof[t][scored]) for t in numbers]
     y = dataset.y.to_numpy()[scored]
     labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None

@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from automl_meta.cli._fit import cv_argument
+from automl_meta.cli import cv_argument
 from automl_meta.data import (
     Dataset,
     Schema,

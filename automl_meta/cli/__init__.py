@@ -43,9 +43,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
-    from automl_meta.cli import _fit, _train
+def cv_argument(text: str) -> int | float | str:
+    """``--cv``: auto, a number of folds or a holdout share (checked by the estimator)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected auto, an integer or a float, got "
+                                             f"{text!r}") from None
 
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="automl-meta",
         description="Meta-learned AutoML for tabular data.",
@@ -63,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--params", default=None,
                     help="configuration as JSON (default: the family's defaults)")
     ev.add_argument("--metric", help="primary metric (default: roc_auc or rmse)")
-    ev.add_argument("--cv", type=_fit.cv_argument, default=5,
+    ev.add_argument("--cv", type=cv_argument, default=5,
                     help="number of folds, or a holdout share (a float in (0, 1)); default 5")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--time-limit", type=_positive_float, help="seconds for the whole CV")
@@ -105,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="first copy an exported knowledge base into the store (to resume)")
     b.add_argument("--export", metavar="DIR", help="write the knowledge base (Parquet) here")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    from automl_meta.cli import _fit, _train
 
     _train.add_parser(commands)
     _fit.add_parsers(commands)

@@ -20,23 +20,9 @@ from automl_meta.exceptions import DataSourceError, DataValidationError
 TOP_ROWS = 10
 
 
-def cv_argument(text: str) -> int | float | str:
-    """``--cv``: auto, a number of folds or a holdout share (checked by the estimator)."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected auto, an integer or a float, got "
-                                             f"{text!r}") from None
-
-
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
-    from automl_meta.cli import add_data_arguments
+    from automl_meta.cli import add_data_arguments, cv_argument
 
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
