@@ -142,7 +142,7 @@ class Recommendation:
 def recommend(X, y, k: int = 10, *, task: str | None = None,
               metafeatures: pd.Series | None = None, learner=None, knowledge_base=None,
               families: Sequence[str] | None = None, n_candidates: int = N_CANDIDATES,
-              seed: int = 0) -> Recommendation:
+              seed: int = 0, rows: int | None = None) -> Recommendation:
     """Recommend model families, configurations and priors for a dataset.
 
     Parameters
@@ -164,6 +164,10 @@ def recommend(X, y, k: int = 10, *, task: str | None = None,
     n_candidates : int, default 128
         Random candidates per family scored beside the knowledge base's design.
     seed : int, default 0
+    rows : int or None
+        Recommend for models trained and validated on this many rows (e.g. a subsample
+        of ``X``); None: all of the dataset's. A meta-learner trained on several sample
+        sizes per dataset (``MetaLearner.fidelity_``) predicts for that size.
 
     Returns
     -------
@@ -187,7 +191,8 @@ def recommend(X, y, k: int = 10, *, task: str | None = None,
 
         # The extractor's defaults, as the knowledge base's meta-features were computed.
         metafeatures = MetaFeatureExtractor().extract(dataset.X, dataset.y, task=dataset.task)
-    context = Context.create(dataset.task, metafeatures, learner, knowledge_base, families)
+    context = Context.create(dataset.task, metafeatures, learner, knowledge_base, families,
+                             rows)
     return context.recommendation(int(k), n_candidates, seed)
 
 
@@ -200,10 +205,11 @@ class Context:
     learner: object
     knowledge_base: object
     families: list[str]
+    rows: float | None = None  # the sample size to predict for (None: the dataset's)
 
     @classmethod
     def create(cls, task: str, metafeatures, learner=None, knowledge_base=None,
-               families: Sequence[str] | None = None) -> Context:
+               families: Sequence[str] | None = None, rows: int | None = None) -> Context:
         from automl_meta.metadataset.knowledge_base import KnowledgeBase
         from automl_meta.metalearner import MetaLearner
 
@@ -212,6 +218,9 @@ class Context:
             raise DataValidationError(f"learner must be a MetaLearner, got "
                                       f"{type(learner).__name__}")
         learner._check_fitted()
+        if rows is not None and (not isinstance(rows, (int, float, np.number))
+                                 or isinstance(rows, bool) or not rows >= 1):
+            raise DataValidationError(f"rows must be a number >= 1, got {rows!r}")
         if knowledge_base is None:
             knowledge_base = KnowledgeBase.load()
         elif not isinstance(knowledge_base, KnowledgeBase):
@@ -231,7 +240,7 @@ class Context:
         if not isinstance(metafeatures, pd.Series):
             raise DataValidationError("metafeatures must be a pandas Series of raw "
                                       f"meta-features, got {type(metafeatures).__name__}")
-        return cls(task, metafeatures, learner, knowledge_base, list(families))
+        return cls(task, metafeatures, learner, knowledge_base, list(families), rows)
 
     def candidates(self, n_per_family: int, seed: int) -> list[tuple[str, dict]]:
         """The knowledge base's design configurations, each family's defaults and a
@@ -254,7 +263,7 @@ class Context:
                 ) -> tuple[np.ndarray, np.ndarray]:
         learner = learner if learner is not None else self.learner
         return learner.predict(self.metafeatures, [f for f, _ in candidates],
-                               [p for _, p in candidates], task=self.task)
+                               [p for _, p in candidates], task=self.task, rows=self.rows)
 
     def recommendation(self, k: int, n_candidates: int, seed: int) -> Recommendation:
         candidates = self.candidates(n_candidates, seed)
@@ -290,7 +299,9 @@ class Context:
                            - normalizer.transform(self.metafeatures)).sum(axis=1)
         nearest = table.index[np.argsort(distances, kind="stable")[:n]]
         scores = kb.subset(nearest).scores()  # only the neighbours' evaluations are scored
-        scores = scores[scores["loss"].notna()]
+        largest = scores["max_rows"].fillna(0)  # a neighbour's largest sample (extensions)
+        scores = scores[scores["loss"].notna()
+                        & (largest == largest.groupby(scores["dataset"]).transform("max"))]
         best = scores.loc[scores.groupby("dataset")["loss"].idxmin()].set_index("dataset")
         rows = []
         for name in nearest:

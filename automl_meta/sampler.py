@@ -130,6 +130,10 @@ class MetaLearnedSampler(BaseSampler):
         proposed while an affordable one exists: on data much larger than the knowledge
         base's, the portfolio's large forests would otherwise use up a short budget in
         two or three trials. Built-in families only.
+    rows : int or None
+        The rows each trial trains and validates on, when the objective uses a subsample
+        of the dataset; None: all of them. What the meta-learner predicts for (see
+        :func:`~automl_meta.recommendation.recommend`).
     seed : int or None
     """
 
@@ -138,7 +142,7 @@ class MetaLearnedSampler(BaseSampler):
                  families: Sequence[str] | None = None, n_startup: int = N_STARTUP,
                  n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
                  fallback: BaseSampler | None = None, time_left=None,
-                 seed: int | None = None) -> None:
+                 rows: int | None = None, seed: int | None = None) -> None:
         for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise DataValidationError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -158,7 +162,7 @@ class MetaLearnedSampler(BaseSampler):
 
         self._learner = learner if learner is not None else shipped_learner()
         self._space = _space_of(self._learner, task, X, y, metafeatures, knowledge_base,
-                                families)
+                                families, rows)
         self._n_startup = int(n_startup)
         self._n_candidates = int(n_candidates)
         self._beta = float(beta)
@@ -343,10 +347,11 @@ class _Costs:
     """How long a configuration takes on the study's data, for searches under a budget.
 
     From the knowledge base: per family, a linear model of log fit seconds (centred per
-    dataset, so that it says which configurations are slow relative to others) on the
-    configuration's encoding. From the study: each finished trial's duration against that
-    prediction gives a per-family log offset (the mean offset of all finished trials for
-    a family not tried yet), which carries the prediction to this dataset's size.
+    dataset and sample size, so that it says which configurations are slow relative to
+    others) on the configuration's encoding. From the study: each finished trial's
+    duration against that prediction gives a per-family log offset (the mean offset of
+    all finished trials for a family not tried yet), which carries the prediction to
+    this dataset's size.
     """
 
     def __init__(self, space: _FamilySpace):
@@ -358,7 +363,8 @@ class _Costs:
                         & (scores["fit_seconds"] > 0)]
         log_seconds = np.log(scores["fit_seconds"].to_numpy(dtype=float))
         centred = log_seconds - pd.Series(log_seconds).groupby(
-            scores["dataset"].to_numpy()).transform("mean").to_numpy()
+            [scores["dataset"].to_numpy(), scores["max_rows"].to_numpy()],
+            dropna=False).transform("mean").to_numpy()
         table = pd.DataFrame({"family": scores["family"].to_numpy(),
                               "params": scores["params"].to_numpy(), "cost": centred})
         self.weights: dict[str, np.ndarray] = {}
@@ -523,6 +529,7 @@ class _Space:
 
     task = "classification"
     metafeatures: pd.Series
+    rows: float | None = None
 
     def parse(self, params: Mapping):
         raise NotImplementedError
@@ -549,7 +556,7 @@ class _Space:
     def embedding(self, learner) -> np.ndarray:
         """The task embedding (the same for the learner and its adapted copies)."""
         if getattr(self, "_embedded", None) is None:
-            self._embedded = learner.embed(self.metafeatures, self.task)
+            self._embedded = learner.embed(self.metafeatures, self.task, self.rows)
         return self._embedded
 
     def encode(self, learner, configs: list) -> tuple[np.ndarray, np.ndarray]:
@@ -598,6 +605,7 @@ class _FamilySpace(_Space):
         self.context = context
         self.task = context.task
         self.metafeatures = context.metafeatures
+        self.rows = context.rows
 
     def parse(self, params: Mapping):
         return config_from_params(params)
@@ -620,7 +628,7 @@ class _FamilySpace(_Space):
         from automl_meta.recommendation import Context
 
         context = Context(self.task, self.metafeatures, learner,
-                          self.context.knowledge_base, self.context.families)
+                          self.context.knowledge_base, self.context.families, self.rows)
         return context.recommendation(max(n, 1), 0, seed).trial_params()[:n]
 
     def base(self, n: int, rng: np.random.Generator) -> list:
@@ -690,7 +698,7 @@ class _CustomSpace(_Space):
         return [dict(c) for c in self.design] + [self.random(rng) for _ in range(n)]
 
 
-def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):
+def _space_of(learner, task, X, y, metafeatures, knowledge_base, families, rows):
     if learner.custom_spaces_:
         if len(learner.custom_spaces_) != 1:
             raise KnowledgeBaseError("a sampler works in one custom search space; this "
@@ -714,7 +722,8 @@ def _space_of(learner, task, X, y, metafeatures, knowledge_base, families):
         if y is None:
             raise DataValidationError("pass task= (or y) along with metafeatures")
         task = make_dataset(pd.DataFrame({"x": np.zeros(len(y))}), y).task
-    return _FamilySpace(Context.create(task, metafeatures, learner, knowledge_base, families))
+    return _FamilySpace(Context.create(task, metafeatures, learner, knowledge_base, families,
+                                       rows))
 
 
 def _merge(old: BaseDistribution | None, new: BaseDistribution) -> BaseDistribution:

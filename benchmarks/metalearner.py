@@ -70,6 +70,7 @@ class Pool:
     params: list[dict]
     scores: np.ndarray  # the task's default metric
     losses: np.ndarray
+    rows: float | None = None  # rows the configurations were evaluated on
 
     def regret_curve(self, picks: list[int], budget: int) -> np.ndarray:
         """Normalized regret after 1..budget trials (the pool's best once it is used up)."""
@@ -90,8 +91,22 @@ def pools_of(scores: pd.DataFrame, min_size: int) -> dict[str, Pool]:
         if len(group) >= min_size and np.ptp(losses) > 0:
             pools[name] = Pool(name, task, list(zip(group["family"], group["config_id"].astype(
                 int), strict=True)), group["family"].tolist(),
-                [json.loads(p) for p in group["params"]], values, losses)
+                [json.loads(p) for p in group["params"]], values, losses,
+                float(group["rows"].iloc[0]) if group["rows"].notna().all() else None)
     return pools
+
+
+def base_protocol(kb: KnowledgeBase) -> KnowledgeBase:
+    """The knowledge base's evaluations under its own protocol, without those of its
+    extensions (larger samples of some datasets): the pools every method picks from.
+    Meta-learners still train on everything the knowledge base holds."""
+    max_rows = (kb.manifest.get("protocol") or {}).get("max_rows")
+    if max_rows is None or "max_rows" not in kb.evaluations.columns:
+        return kb
+    manifest = {k: v for k, v in kb.manifest.items() if k != "extensions"}
+    return KnowledgeBase(kb.datasets, kb.metafeatures, kb.configurations,
+                         kb.evaluations[kb.evaluations["max_rows"] == max_rows], manifest,
+                         kb.path)
 
 
 def group_folds(datasets: pd.DataFrame, names: list[str], k: int, seed: int) -> list[list[str]]:
@@ -117,17 +132,20 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
     :func:`~automl_meta.recommendation.diverse_top` picks it), then UCB over the remaining
     pool; the surrogate re-adapts after each of the first 10 trials, then every 5
     (adaptation always restarts from the meta-learned weights)."""
-    mean, _ = learner.predict(features, pool.families, pool.params, task=pool.task)
+    mean, _ = learner.predict(features, pool.families, pool.params, task=pool.task,
+                              rows=pool.rows)
     picks = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
                         min(N_STARTUP, budget), lambda f, p: encode(f, pool.task, p))
     model = learner
     for t in range(len(picks), min(budget, len(pool.losses))):
         if adapt and (t <= 10 or t % 5 == 0):
             trials = [(pool.families[i], pool.params[i], pool.scores[i]) for i in picks]
-            model = learner.adapt(features, trials, task=pool.task, steps=adapt_steps)
+            model = learner.adapt(features, trials, task=pool.task, steps=adapt_steps,
+                                  rows=pool.rows)
         remaining = [i for i in range(len(pool.losses)) if i not in picks]
         mean, std = model.predict(features, [pool.families[i] for i in remaining],
-                                  [pool.params[i] for i in remaining], task=pool.task)
+                                  [pool.params[i] for i in remaining], task=pool.task,
+                                  rows=pool.rows)
         picks.append(remaining[int(np.argmax(mean + BETA * std))])
     return picks
 
@@ -301,7 +319,8 @@ def measure(pool: Pool, fold: int, runs: list[tuple]) -> list[dict]:
 
 def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, cache: Path,
         log=print, progress: bool = True) -> dict:
-    scores = kb.scores()
+    base = base_protocol(kb)
+    scores = base.scores()
     metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index("dataset")
     every_pool = {n: p for n, p in pools_of(scores, 2).items() if n in metafeatures.index}
     pools = {n: p for n, p in every_pool.items() if len(p.losses) >= MIN_POOL}
@@ -316,7 +335,7 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
     # Two journals: the baselines depend on the knowledge base and the settings only, the
     # surrogate searches also on the meta-learner's code, so a change there redoes them
     # and nothing else.
-    settings = [kb.counts(), folds, seeds, quick, BUDGETS]
+    settings = [base.counts(), folds, seeds, quick, BUDGETS]
     journals = {
         "baselines": cache / f"baselines-{_digest([*settings, gp_every])}.jsonl",
         "surrogates": cache / f"surrogates-{_digest([*settings, DEFAULT, code_version()])}"

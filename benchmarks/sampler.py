@@ -52,6 +52,7 @@ SAMPLERS = ("meta-learned", "tpe", "random")
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "manifest.csv"
 OVERHEAD_TRIALS = 100
 OVERHEAD_TAIL = 10  # trials over which the per-trial time is taken
+MAX_ROWS = 1000  # a trial's rows: the knowledge base's protocol
 
 
 def make_sampler(name: str, seed: int, **meta) -> optuna.samplers.BaseSampler:
@@ -117,7 +118,7 @@ class Objective:
         key = json.dumps([family, params], sort_keys=True, default=str)
         if key not in self.known:
             result = evaluate(family, params, self.dataset, self.metric.name, cv=2,
-                              time_limit=30, max_rows=1000)
+                              time_limit=30, max_rows=MAX_ROWS)
             loss = float(self.metric.loss(result.score())) if result.ok else None
             self.known[key] = loss
             with self.memo.open("a") as fh:
@@ -249,14 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     extractor = MetaFeatureExtractor()
     first = specs[test[0]].load()
     timings = overhead({"learner": learner, "knowledge_base": seen, "task": first.task,
-                        "metafeatures": extractor.extract(first.X, first.y, task=first.task)},
+                        "metafeatures": extractor.extract(first.X, first.y, task=first.task),
+                        "rows": min(first.n_rows, MAX_ROWS)},
                        first.task, args.repeats)
     print("overhead per trial (s):", timings)
     for i, name in enumerate(test, 1):
         dataset = specs[name].load()
         objective = Objective(dataset, cache / f"memo-{name}.jsonl")
         meta = {"learner": learner, "knowledge_base": seen, "task": dataset.task,
-                "metafeatures": extractor.extract(dataset.X, dataset.y, task=dataset.task)}
+                "metafeatures": extractor.extract(dataset.X, dataset.y, task=dataset.task),
+                "rows": min(dataset.n_rows, MAX_ROWS)}
         for seed in range(args.seeds):
             for sampler in SAMPLERS:
                 if (dataset.name, sampler, seed) not in done:

@@ -65,6 +65,42 @@ def synthetic_kb(n_tasks: int = 40, seed: int = 0) -> KnowledgeBase:
                          pd.DataFrame(evaluations))
 
 
+def auc_at(latent: np.ndarray, family: str, unit: np.ndarray, rows: int) -> float:
+    """:func:`auc` on a sample of ``rows``: from 8,000 rows on, the best first
+    hyperparameter moves to the other end of its range."""
+    if rows >= 8000:
+        unit = np.array([1.0 - unit[0], *unit[1:]])
+    return auc(latent, family, unit)
+
+
+def two_sample_sizes_kb(n_tasks: int = 40, seed: int = 0) -> KnowledgeBase:
+    """Tasks of 20,000 rows evaluated by a 1,000-row protocol, half of them also by an
+    8,000-row one (:func:`auc_at`); meta-features include ``n_instances``."""
+    rng = np.random.default_rng(seed)
+    designs = configs()
+    datasets, metafeatures, evaluations = [], [], []
+    for t in range(n_tasks):
+        name = f"task{t:03d}"
+        latent = rng.normal(size=2)
+        datasets.append({"name": name, "task": TASK, "n_rows": 20000, "n_features": 10})
+        metafeatures.append({"dataset": name, **metafeatures_of(latent),
+                             "n_instances": 20000.0})
+        for max_rows in (1000, 8000) if t % 2 == 0 else (1000,):
+            for family in FAMILIES:
+                for config_id, (_, unit) in enumerate(designs[family]):
+                    evaluations.append({
+                        "dataset": name, "family": family, "config_id": config_id,
+                        "fold": 0, "status": "ok", "max_rows": max_rows,
+                        "roc_auc": auc_at(latent, family, unit, max_rows), "rmse": np.nan,
+                        "fit_seconds": 0.1 * max_rows / 1000})
+    configurations = pd.DataFrame([
+        {"family": f, "task": TASK, "config_id": i, "params": json.dumps(p), "origin": "test"}
+        for f in FAMILIES for i, (p, _) in enumerate(designs[f])])
+    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures), configurations,
+                         pd.DataFrame(evaluations), {"protocol": {"max_rows": 1000},
+                                                     "extensions": [{"max_rows": 8000}]})
+
+
 def new_task(latent) -> tuple[pd.Series, list[str], list[dict], np.ndarray]:
     designs = configs()
     families = [f for f in FAMILIES for _ in designs[f]]
@@ -73,9 +109,10 @@ def new_task(latent) -> tuple[pd.Series, list[str], list[dict], np.ndarray]:
     return pd.Series(metafeatures_of(np.asarray(latent))), families, params, aucs
 
 
-def objective_for(latent, extra: bool = False, families=FAMILIES):
+def objective_for(latent, extra: bool = False, families=FAMILIES, rows: int | None = None):
     """An Optuna objective over ``family`` and ``<family>__<name>``: the synthetic AUC of
-    the task with this latent vector (plus an unknown parameter ``extra`` when asked)."""
+    the task with this latent vector (on a sample of ``rows``: :func:`auc_at`), plus an
+    unknown parameter ``extra`` when asked."""
     from automl_meta.spaces import suggest, to_unit
 
     latent = np.asarray(latent)
@@ -83,7 +120,8 @@ def objective_for(latent, extra: bool = False, families=FAMILIES):
     def objective(trial) -> float:
         family = trial.suggest_categorical("family", list(families))
         params = suggest(trial, family, TASK, prefix=f"{family}__")
-        value = auc(latent, family, to_unit(family, TASK, params))
+        unit = to_unit(family, TASK, params)
+        value = auc(latent, family, unit) if rows is None else auc_at(latent, family, unit, rows)
         if extra:  # a parameter the sampler does not know
             value -= 1e-3 * trial.suggest_float("extra", 0.0, 1.0)
         return value

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -131,6 +133,68 @@ def test_seed_from_an_export_resumes_without_redoing_work(tmp_path):
     summary = Builder(fresh, PROTOCOL, families=FAMILIES, progress=False).run(
         from_manifest(manifest))
     assert summary.planned == 0
+
+
+def test_a_larger_sample_extension_joins_the_knowledge_base(tmp_path):
+    manifest = write_corpus(tmp_path)  # d0, d1, d2: 60, 70 and 80 rows
+    small = dataclasses.replace(PROTOCOL, max_rows=50)
+    base = Store(tmp_path / "base.sqlite")
+    Builder(base, small, families=FAMILIES, progress=False).run(from_manifest(manifest))
+    ext = Store(tmp_path / "ext.sqlite")
+    summary = Builder(ext, PROTOCOL, families=FAMILIES, progress=False, metafeatures=False,
+                      min_rows=65).run(from_manifest(manifest))
+    assert summary.too_small == 1 and summary.datasets == 2
+
+    kb = KnowledgeBase.from_store(base).extend(KnowledgeBase.from_store(ext))
+    loaded = KnowledgeBase.load(kb.save(tmp_path / "kb"))
+    per_dataset = len(FAMILIES) * PROTOCOL.n_configs
+    assert loaded.counts()["evaluations"] == 5 * per_dataset
+    assert loaded.manifest["protocol"]["max_rows"] == 50
+    assert [p["max_rows"] for p in loaded.manifest["extensions"]] == [1000]
+    rows = loaded.scores().groupby(["dataset", "max_rows"])["rows"].agg(["first", "size"])
+    assert rows["first"].to_dict() == {("d0", 50): 50, ("d1", 50): 50, ("d1", 1000): 70,
+                                       ("d2", 50): 50, ("d2", 1000): 80}
+    assert (rows["size"] == per_dataset).all()
+    # A store resumed from the export takes the evaluations of its own protocol only.
+    fresh = Store(tmp_path / "fresh.sqlite")
+    assert fresh.import_knowledge_base(loaded) == 3 * per_dataset * PROTOCOL.cv
+    assert Builder(fresh, small, families=FAMILIES, progress=False).run(
+        from_manifest(manifest)).planned == 0
+
+    extension = KnowledgeBase.from_store(ext)
+    with pytest.raises(KnowledgeBaseError, match="max_rows=\\[1000\\]"):
+        kb.extend(extension)
+    changed = extension.configurations.assign(params='{"n_neighbors": 3}')
+    with pytest.raises(KnowledgeBaseError, match="differs"):
+        KnowledgeBase.from_store(base).extend(dataclasses.replace(extension,
+                                                                  configurations=changed))
+    renamed = extension.evaluations.assign(dataset="elsewhere")
+    with pytest.raises(KnowledgeBaseError, match="elsewhere"):
+        KnowledgeBase.from_store(base).extend(dataclasses.replace(extension,
+                                                                  evaluations=renamed))
+
+
+def test_build_cli_exports_with_an_extension(tmp_path):
+    manifest = write_corpus(tmp_path)
+    Builder(Store(tmp_path / "base.sqlite"), dataclasses.replace(PROTOCOL, max_rows=50),
+            families=FAMILIES, progress=False).run(from_manifest(manifest))
+    env = {**os.environ, "CI": "1"}
+    out = subprocess.run(build_command(manifest, tmp_path / "ext.sqlite", "--min-rows", "65",
+                                       "--no-metafeatures"),
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "left out 1 datasets with too few rows" in out.stdout
+    export = [sys.executable, "-m", "automl_meta.cli", "build", "--store",
+              str(tmp_path / "base.sqlite"), "--export", str(tmp_path / "kb"), "--extension"]
+    out = subprocess.run([*export, str(tmp_path / "ext.sqlite")], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    kb = KnowledgeBase.load(tmp_path / "kb")
+    assert set(kb.evaluations["max_rows"]) == {50, 1000}
+    out = subprocess.run([*export, str(tmp_path / "none.sqlite")], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.returncode != 0 and "no store at" in out.stderr
+    assert not (tmp_path / "none.sqlite").exists()
 
 
 def _small_kb(tmp_path) -> Path:

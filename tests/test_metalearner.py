@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from scipy.stats import spearmanr
 from sklearn.exceptions import NotFittedError
-from synthetic import TASK, new_task, synthetic_kb
+from synthetic import FAMILIES, TASK, auc_at, configs, new_task, synthetic_kb, two_sample_sizes_kb
 
 from automl_meta.exceptions import (
     DataValidationError,
@@ -55,6 +55,47 @@ def test_other_methods_learn(kb, method):
     learner = MetaLearner(method, steps=steps, n_members=2, hidden_size=32, seed=1,
                           device="cpu").fit(kb)
     assert _zero_shot_spearman(learner) > 0.5
+
+
+def test_predictions_follow_the_sample_size_when_trained_on_two(tmp_path):
+    kb = two_sample_sizes_kb()
+    learner = MetaLearner("joint", steps=1000, n_members=2, hidden_size=32, seed=0,
+                          device="cpu").fit(kb)
+    assert learner.fidelity_["max_rows"] == 8000 and learner.feature_names_[-1] == "log_rows"
+    assert learner.training_datasets_ == sorted(kb.datasets["name"])
+    designs = configs()
+    units = [u for f in FAMILIES for _, u in designs[f]]
+    matched, gain, default = [], [], []
+    for latent in HELD_OUT:
+        features, families, params, _ = new_task(latent)
+        features["n_instances"] = 20000.0
+        at = {rows: learner.predict(features, families, params, task=TASK, rows=rows)[0]
+              for rows in (1000, 8000)}
+        for rows, other in ((1000, 8000), (8000, 1000)):
+            truth = [auc_at(np.asarray(latent), f, u, rows)
+                     for f, u in zip(families, units, strict=True)]
+            matched.append(spearmanr(at[rows], truth).statistic)
+            gain.append(matched[-1] - spearmanr(at[other], truth).statistic)
+        # No rows: all of the dataset's 20,000, predicted as the largest sample seen.
+        default.append(np.allclose(learner.predict(features, families, params, task=TASK)[0],
+                                   at[8000]))
+    assert np.mean(matched) > 0.9 and np.mean(gain) > 0.2 and all(default)
+    loaded = MetaLearner.load(learner.save(tmp_path / "learner"))
+    assert loaded.fidelity_ == learner.fidelity_
+    np.testing.assert_allclose(loaded.predict(features, families, params, task=TASK, rows=1000)[0],
+                               at[1000], rtol=1e-6)
+    with pytest.raises(DataValidationError, match="n_instances"):
+        learner.predict(features.drop("n_instances"), families, params, task=TASK)
+    with pytest.raises(DataValidationError, match="rows"):
+        learner.predict(features, families, params, task=TASK, rows=0)
+
+
+def test_one_sample_size_per_dataset_leaves_rows_out(trained):
+    assert trained.fidelity_ is None and "log_rows" not in trained.feature_names_
+    features, families, params, _ = new_task((0.3, 0.9))
+    np.testing.assert_array_equal(
+        trained.predict(features, families, params, task=TASK, rows=10)[0],
+        trained.predict(features, families, params, task=TASK)[0])
 
 
 def test_predict_returns_mean_and_positive_std(trained):

@@ -67,3 +67,27 @@ def test_every_method_runs_then_a_rerun_redoes_only_what_changed(kb, tmp_path, m
     key = ("dataset", "method")
     assert sorted(tuple(r[k] for k in key) for r in changed["records"]) == sorted(
         tuple(r[k] for k in key) for r in first["records"])
+
+
+def test_pools_are_the_base_protocol_and_surrogates_predict_for_its_rows(monkeypatch):
+    from synthetic import two_sample_sizes_kb
+
+    kb = two_sample_sizes_kb(n_tasks=4)
+    base = bench.base_protocol(kb)
+    assert set(base.evaluations["max_rows"]) == {1000} and "extensions" not in base.manifest
+    pools = bench.pools_of(base.scores(), 2)
+    assert sorted(pools) == sorted(kb.datasets["name"])
+    assert {p.rows for p in pools.values()} == {1000.0}
+    learner = bench.MetaLearner(steps=0, n_members=2, hidden_size=16, device="cpu").fit(kb)
+    rows_asked = []
+    for name in ("predict", "adapt"):
+        method = getattr(learner, name)
+
+        def spy(*args, _method=method, **kwargs):
+            rows_asked.append(kwargs.get("rows"))
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(learner, name, spy)
+    features = kb.metafeatures.set_index("dataset").loc["task000"]
+    picks = bench.surrogate_search(learner, features, pools["task000"], 8, adapt=True)
+    assert len(picks) == 8 and len(rows_asked) > 3 and set(rows_asked) == {1000.0}

@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 from conftest import mixed_frame, mixed_target
 from optuna.distributions import CategoricalDistribution
-from synthetic import FAMILIES, TASK, auc, metafeatures_of
+from synthetic import (
+    FAMILIES,
+    TASK,
+    auc,
+    auc_at,
+    metafeatures_of,
+    objective_for,
+    two_sample_sizes_kb,
+)
 from synthetic import configs as designs
 
 from automl_meta.cli import EXIT_OK, EXIT_USAGE, main
@@ -119,6 +127,47 @@ def test_bad_arguments_are_named(kb, learner, data):
         recommend(X, y, metafeatures=[1.0], learner=learner, knowledge_base=kb)
     with pytest.raises(DataValidationError):
         recommend(X, y[:10], metafeatures=features, learner=learner, knowledge_base=kb)
+
+
+def test_recommendations_and_sampler_follow_the_rows_asked_for(data):
+    import optuna
+
+    from automl_meta.metalearner import MetaLearner
+    from automl_meta.sampler import MetaLearnedSampler
+
+    X, y = data
+    kb = two_sample_sizes_kb()
+    learner = MetaLearner("joint", steps=1000, n_members=2, hidden_size=32, seed=0,
+                          device="cpu").fit(kb)
+    latent = np.array([0.3, 0.9])  # lightgbm: its first coordinate best high, then low
+    features = pd.Series({**metafeatures_of(latent), "n_instances": 20000.0})
+    top = {}
+    for rows in (1000, 8000):
+        rec = recommend(X, y, k=3, metafeatures=features, learner=learner, knowledge_base=kb,
+                        rows=rows)
+        family, params = rec.configurations.iloc[0][["family", "params"]]
+        top[rows] = (family, to_unit(family, TASK, params))
+    for rows, other in ((1000, 8000), (8000, 1000)):
+        assert auc_at(latent, *top[rows], rows) > auc_at(latent, *top[other], rows) + 0.01
+    sampler = MetaLearnedSampler(metafeatures=features, task=TASK, learner=learner,
+                                 knowledge_base=kb, n_startup=1, rows=1000, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective_for(latent, rows=1000), n_trials=1)
+    assert config_of(study.trials[0])[0] == top[1000][0]
+    np.testing.assert_allclose(config_of(study.trials[0])[1], top[1000][1])
+    with pytest.raises(DataValidationError, match="rows must be a number"):
+        recommend(X, y, metafeatures=features, learner=learner, knowledge_base=kb, rows=0.5)
+    with pytest.raises(DataValidationError, match="rows must be a number"):
+        MetaLearnedSampler(metafeatures=features, task=TASK, learner=learner,
+                           knowledge_base=kb, rows="all")
+
+
+def config_of(trial) -> tuple[str, np.ndarray]:
+    """(family, unit coordinates) of a trial of the built-in families."""
+    from automl_meta.sampler import config_from_params
+
+    family, params = config_from_params(trial.params)
+    return family, to_unit(family, TASK, params)
 
 
 def test_recommend_command(kb, learner, data, tmp_path, capsys):

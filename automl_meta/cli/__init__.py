@@ -110,12 +110,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", metavar="ADDRESS", help="a Dask distributed scheduler")
     b.add_argument("--limit", type=_positive_int,
                    help="only the N smallest datasets (by rows x features when known)")
+    b.add_argument("--min-rows", type=int, default=0,
+                   help="only datasets with more rows than this (0)")
     b.add_argument("--dry-run", action="store_true", help="show what would run, run nothing")
     b.add_argument("--no-metafeatures", action="store_true",
                    help="evaluations only; a later run computes missing meta-features")
     b.add_argument("--seed-from", metavar="DIR",
                    help="first copy an exported knowledge base into the store (to resume)")
     b.add_argument("--export", metavar="DIR", help="write the knowledge base (Parquet) here")
+    b.add_argument("--extension", nargs="+", metavar="STORE", default=[],
+                   help="with --export: add these stores' evaluations, made with another "
+                   "protocol on some of the datasets (e.g. --max-rows 8000 --min-rows 3000)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
 
     from automl_meta.cli import _fit, _train
@@ -254,6 +259,11 @@ def _build(args) -> int:
     from automl_meta.metadataset.knowledge_base import KnowledgeBase
     from automl_meta.metadataset.store import Store
 
+    missing = [p for p in args.extension if not Path(p).is_file()]
+    if missing:
+        raise _usage(f"no store at {missing[0]} (--extension)")
+    if args.extension and not args.export:
+        raise _usage("--extension only applies to --export")
     specs = []
     if args.manifest:
         specs += sources.from_manifest(args.manifest)
@@ -276,7 +286,7 @@ def _build(args) -> int:
     if specs:
         builder = Builder(store, protocol, families=args.families, jobs=args.jobs,
                           scheduler=args.scheduler, progress=not args.quiet,
-                          metafeatures=not args.no_metafeatures)
+                          metafeatures=not args.no_metafeatures, min_rows=args.min_rows)
         summary = builder.run(specs, dry_run=args.dry_run,
                               on_plan=_show_plan if args.dry_run else None)
         _print_summary(summary, store, args.dry_run)
@@ -284,6 +294,8 @@ def _build(args) -> int:
         raise _usage("nothing to build: give --manifest, data paths, --openml or --suite")
     if args.export and not args.dry_run:
         kb = KnowledgeBase.from_store(store)
+        for path in args.extension:
+            kb = kb.extend(KnowledgeBase.from_store(Store(path)))
         kb.save(args.export, built_with=" ".join(["automl-meta", *sys.argv[1:]]))
         print(f"exported {kb.counts()} to {args.export}")
     if summary is not None and summary.interrupted:
@@ -303,6 +315,8 @@ def _show_plan(tasks) -> None:
 def _print_summary(summary, store, dry_run: bool) -> None:
     for name, why in sorted(summary.skipped.items()):
         print(f"skipped {name}: {why}")
+    if summary.too_small:
+        print(f"left out {summary.too_small} datasets with too few rows (--min-rows)")
     if dry_run:
         return
     counts = store.counts()

@@ -119,6 +119,7 @@ class BuildSummary:
 
     datasets: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # name -> why
+    too_small: int = 0  # datasets left out by min_rows
     planned: int = 0
     done: int = 0
     failed_by_family: dict[str, int] = field(default_factory=dict)
@@ -150,6 +151,8 @@ class Builder:
     scheduler : address of a Dask distributed scheduler; evaluations then run there.
     metafeatures : compute the meta-features of datasets that lack them (False: evaluations
         only, e.g. on a second builder; a later run computes the missing ones).
+    min_rows : only datasets with more rows than this (e.g. for a larger-sample extension
+        of a knowledge base: ``max_rows`` above the base's, on the datasets it subsampled).
     """
 
     def __init__(
@@ -161,6 +164,7 @@ class Builder:
         scheduler: str | None = None,
         progress: bool = True,
         metafeatures: bool = True,
+        min_rows: int = 0,
     ):
         self.store = store
         self.protocol = protocol or Protocol()
@@ -174,6 +178,9 @@ class Builder:
         self.scheduler = scheduler
         self.progress = progress
         self.metafeatures = metafeatures
+        if min_rows < 0:
+            raise AutoMetaError(f"min_rows must be >= 0, got {min_rows}")
+        self.min_rows = min_rows
         self._stop = threading.Event()
         self._check_protocol()
 
@@ -209,6 +216,9 @@ class Builder:
                 ds = spec.load()
             except AutoMetaError as exc:
                 summary.skipped[spec.name] = f"cannot load: {exc}"
+                continue
+            if ds.n_rows <= self.min_rows:
+                summary.too_small += 1
                 continue
             loaded.append((ds, None if ds.name in names else data_fingerprint(ds)))
         best: dict[str, Dataset] = {}

@@ -5,8 +5,14 @@ Layout of a knowledge-base folder (the shipped one is ``metadata/``)::
     datasets.parquet        one row per dataset (name, source, OpenML id, sizes, task, ...)
     metafeatures.parquet    one row per dataset, one column per meta-feature
     configurations.parquet  family, task, config_id, params (JSON), origin
-    evaluations.parquet     one row per (dataset, family, config_id, fold): metrics, status
+    evaluations.parquet     one row per (dataset, family, config_id, max_rows, fold):
+                            metrics, status, and the protocol's row cap ``max_rows``
     manifest.json           format version, library versions, protocol, counts, checksums
+
+A knowledge base may hold evaluations of several protocols (:meth:`KnowledgeBase.extend`):
+the base one on every dataset, and for example a larger-sample one (a higher
+``max_rows``) on the datasets the base subsampled, so that the meta-learner sees how the
+best configurations change with the number of rows.
 
 Readers require only the columns they use, so tables may gain columns; a manifest whose
 ``format_version`` is outside what this version reads raises
@@ -158,6 +164,10 @@ class KnowledgeBase:
                 tables[name] = pd.read_parquet(file)
             except Exception as exc:  # noqa: BLE001 - pyarrow raises many types
                 raise KnowledgeBaseError(f"{file} cannot be read: {exc}") from exc
+        protocol = manifest.get("protocol")
+        if "max_rows" not in tables["evaluations"].columns and isinstance(protocol, dict) \
+                and "max_rows" in protocol:  # exported before evaluations recorded it
+            tables["evaluations"]["max_rows"] = protocol["max_rows"]
         return cls(**tables, manifest=manifest, path=folder)
 
     @classmethod
@@ -171,7 +181,61 @@ class KnowledgeBase:
         evaluations = store.table("evaluations").drop(columns=["finished_at"])
         protocol = store.get_meta("protocol")
         manifest = {"protocol": json.loads(protocol) if protocol else None}
+        if protocol:
+            evaluations["max_rows"] = manifest["protocol"]["max_rows"]
         return cls(datasets, metafeatures, configurations, evaluations, manifest)
+
+    def extend(self, other: KnowledgeBase) -> KnowledgeBase:
+        """This knowledge base plus the evaluations of ``other``, made with another protocol.
+
+        ``other`` is typically a larger-sample build (``automl-meta build --max-rows 8000
+        --min-rows 3000``) of some of this knowledge base's datasets, with the same
+        designs of configurations. Datasets and meta-features stay this knowledge base's;
+        the manifest lists ``other``'s protocol under ``extensions``.
+
+        Raises
+        ------
+        KnowledgeBaseError
+            ``other`` has datasets this one lacks, configurations that differ from this
+            one's under the same id, evaluations without a protocol's ``max_rows``, or a
+            ``max_rows`` this knowledge base already holds.
+        """
+        if not isinstance(other, KnowledgeBase):
+            raise DataValidationError(f"can only extend by a KnowledgeBase, got "
+                                      f"{type(other).__name__}")
+        unknown = sorted(set(other.evaluations["dataset"]) - set(self.datasets["name"]))
+        if unknown:
+            raise KnowledgeBaseError(f"the extension has datasets the knowledge base lacks: "
+                                     f"{unknown[:5]}")
+        keys = ["family", "task", "config_id"]
+        both = self.configurations.merge(other.configurations, on=keys, suffixes=("", "_other"))
+        differ = both[both["params"] != both["params_other"]]
+        if not differ.empty:
+            first = differ.iloc[0]
+            raise KnowledgeBaseError(
+                f"the extension's configuration {first['family']} {first['task']} "
+                f"#{first['config_id']} differs from the knowledge base's: build it with the "
+                "same --configs and --seed")
+        for kb in (self, other):
+            if "max_rows" not in kb.evaluations.columns or kb.evaluations["max_rows"].isna().any():
+                raise KnowledgeBaseError(
+                    "only built knowledge bases (evaluations with a protocol's max_rows) can "
+                    "be combined")
+        clash = set(other.evaluations["max_rows"]) & set(self.evaluations["max_rows"])
+        if clash:
+            raise KnowledgeBaseError(f"both hold evaluations with max_rows={sorted(clash)}")
+        extra = other.configurations.merge(self.configurations[keys], on=keys, how="left",
+                                           indicator=True)
+        configurations = pd.concat(
+            [self.configurations, extra[extra["_merge"] == "left_only"].drop(columns="_merge")],
+            ignore_index=True)
+        manifest = dict(self.manifest)
+        manifest["extensions"] = [*manifest.get("extensions", []),
+                                  other.manifest.get("protocol"),
+                                  *other.manifest.get("extensions", [])]
+        return KnowledgeBase(self.datasets, self.metafeatures, configurations,
+                             pd.concat([self.evaluations, other.evaluations], ignore_index=True),
+                             manifest, self.path)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -237,7 +301,9 @@ class KnowledgeBase:
             dict(self.manifest), self.path)
 
     def counts(self) -> dict:
-        evaluations = self.evaluations.drop_duplicates(["dataset", "family", "config_id"])
+        evaluations = self.evaluations.drop_duplicates(
+            [c for c in ("dataset", "family", "config_id", "max_rows")
+             if c in self.evaluations.columns])
         return {
             "datasets": int(len(self.datasets)),
             "evaluations": int(len(evaluations)),
@@ -246,19 +312,25 @@ class KnowledgeBase:
         }
 
     def scores(self, metric: str | None = None) -> pd.DataFrame:
-        """Mean fold score per (dataset, family, config_id) with task, status and params.
+        """Mean fold score per (dataset, max_rows, family, config_id) with task, status and
+        params.
 
         ``metric`` defaults to each task's default metric (ROC AUC, RMSE). Failed
         evaluations have a NaN score. The ``loss`` column orients every score one way
         (lower is better): the metric's loss, or for a table imported with
-        :meth:`from_frame` the loss recorded there.
+        :meth:`from_frame` the loss recorded there. ``max_rows`` is the row cap of the
+        protocol that made the evaluation and ``rows`` the rows it was made on (the
+        dataset's, up to that cap); both are NaN for an imported table.
         """
         from automl_meta.evaluation.metrics import DEFAULT_METRIC, METRICS
 
         if metric is not None and metric not in METRICS:
             raise KnowledgeBaseError(f"unknown metric {metric!r}; known: {sorted(METRICS)}")
-        ev = self.evaluations.merge(self.datasets[["name", "task"]], left_on="dataset",
-                                    right_on="name", how="inner")
+        ev = self.evaluations.merge(self.datasets[["name", "task", "n_rows"]].rename(
+            columns={"n_rows": "dataset_rows"}), left_on="dataset", right_on="name",
+            how="inner")
+        if "max_rows" not in ev.columns:
+            ev["max_rows"] = np.nan
         imported = ev["loss"].notna() if "loss" in ev.columns else pd.Series(False, ev.index)
         if metric is None:
             names = np.where(ev["task"] == "classification", DEFAULT_METRIC["classification"],
@@ -278,9 +350,14 @@ class KnowledgeBase:
             loss = METRICS[metric].loss(ev["score"].to_numpy(dtype=float))
         ev["loss"] = np.where(imported, ev["loss"] if imported.any() else np.nan, loss)
         ev.loc[ev["status"] != "ok", ["score", "loss"]] = np.nan
-        grouped = ev.groupby(["dataset", "family", "config_id"], as_index=False).agg(
+        grouped = ev.groupby(["dataset", "max_rows", "family", "config_id"], as_index=False,
+                             dropna=False).agg(
             task=("task", "first"), status=("status", "first"), score=("score", "mean"),
-            loss=("loss", "mean"), fit_seconds=("fit_seconds", "sum"))
+            loss=("loss", "mean"), fit_seconds=("fit_seconds", "sum"),
+            dataset_rows=("dataset_rows", "first"))
+        grouped["rows"] = np.fmin(grouped.pop("dataset_rows").astype(float),
+                                  grouped["max_rows"].astype(float))
+        grouped.loc[grouped["max_rows"].isna(), "rows"] = np.nan
         return grouped.merge(self.configurations[["family", "task", "config_id", "params"]],
                              on=["family", "task", "config_id"], how="left")
 

@@ -232,9 +232,14 @@ class Store:
     def import_knowledge_base(self, kb) -> int:
         """Copy an exported knowledge base's rows in (existing rows win); return evaluations added.
 
-        This is how a build resumes on a machine that has only the Parquet export.
+        This is how a build resumes on a machine that has only the Parquet export. Only
+        evaluations of the knowledge base's own protocol are copied, not those of its
+        extensions (:meth:`KnowledgeBase.extend`), which belong to other stores.
         """
         protocol = kb.manifest.get("protocol")
+        evaluations = kb.evaluations
+        if protocol is not None and "max_rows" in evaluations.columns:
+            evaluations = evaluations[evaluations["max_rows"] == protocol["max_rows"]]
         if protocol is not None and self.get_meta("protocol") is None:
             self.set_meta("protocol", json.dumps(protocol, sort_keys=True))
         columns = [c for c in _columns("datasets") if c in kb.datasets.columns]
@@ -251,11 +256,11 @@ class Store:
             conn.executemany(
                 "INSERT OR IGNORE INTO configurations VALUES (?, ?, ?, ?, ?)",
                 _records(kb.configurations[["family", "task", "config_id", "params", "origin"]]))
-            columns = [c for c in _columns("evaluations") if c in kb.evaluations.columns]
+            columns = [c for c in _columns("evaluations") if c in evaluations.columns]
             conn.executemany(
                 f"INSERT OR IGNORE INTO evaluations ({', '.join(columns)}) "
                 f"VALUES ({', '.join('?' for _ in columns)})",
-                _records(kb.evaluations[columns]))
+                _records(evaluations[columns]))
             after = conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
         return after - before
 

@@ -145,8 +145,9 @@ def normal_scores(losses: np.ndarray) -> np.ndarray:
 class TrialTable:
     """Every usable trial of a knowledge base as aligned arrays (one row per trial)."""
 
-    datasets: list[str]  # task index -> dataset name
+    datasets: list[str]  # task index -> dataset name (repeated: several sample sizes)
     tasks: list[str]  # task index -> "classification" / "regression"
+    rows: list[float]  # task index -> rows evaluated on (NaN: unknown, e.g. imported)
     task_index: np.ndarray  # (n,) int64
     family_index: np.ndarray  # (n,) int64
     hyperparameters: np.ndarray  # (n, slot width) float32
@@ -165,15 +166,19 @@ def trial_table(scores: pd.DataFrame, slots: Sequence[Slot], families: Sequence[
                 ) -> TrialTable:
     """Build a :class:`TrialTable` from :meth:`KnowledgeBase.scores` rows.
 
-    Only successful evaluations of the listed ``datasets`` and ``families`` count, and a
-    dataset needs two distinct losses to say anything about which configuration is better.
+    A task is a dataset evaluated under one protocol: a dataset evaluated on several
+    sample sizes (``max_rows``) is several tasks. Only successful evaluations of the
+    listed ``datasets`` and ``families`` count, and a task needs two distinct losses to
+    say anything about which configuration is better.
     """
     ok = scores[(scores["status"] == "ok") & scores["loss"].notna() & scores["params"].notna()
                 & scores["dataset"].isin(datasets) & scores["family"].isin(families)]
     family_ids = {f: i for i, f in enumerate(families)}
     cache: dict[tuple[str, str, int], np.ndarray] = {}
-    names, tasks, task_rows = [], [], []
-    for name, group in ok.groupby("dataset", sort=True):
+    if "max_rows" not in ok.columns:
+        ok = ok.assign(max_rows=np.nan, rows=np.nan)
+    names, tasks, sizes, task_rows = [], [], [], []
+    for (name, _), group in ok.groupby(["dataset", "max_rows"], sort=True, dropna=False):
         task = group["task"].iloc[0]
         losses = group["loss"].to_numpy(dtype=float)
         if np.unique(losses).size < 2:
@@ -190,12 +195,13 @@ def trial_table(scores: pd.DataFrame, slots: Sequence[Slot], families: Sequence[
                           np.stack(encoded), losses, normal_scores(losses)))
         names.append(name)
         tasks.append(task)
+        sizes.append(float(group["rows"].iloc[0]))
     if not task_rows:
-        return TrialTable(names, tasks, np.zeros(0, np.int64), np.zeros(0, np.int64),
+        return TrialTable(names, tasks, sizes, np.zeros(0, np.int64), np.zeros(0, np.int64),
                           np.zeros((0, slot_width(slots)), np.float32), np.zeros(0),
                           np.zeros(0, np.float32))
     return TrialTable(
-        names, tasks,
+        names, tasks, sizes,
         np.concatenate([np.full(len(r[3]), r[0], dtype=np.int64) for r in task_rows]),
         np.concatenate([r[1] for r in task_rows]).astype(np.int64),
         np.concatenate([r[2] for r in task_rows]),

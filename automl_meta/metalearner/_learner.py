@@ -90,6 +90,12 @@ class MetaLearner:
         Turns raw meta-features into the embedding.
     feature_names_ : list of str
         Names of the embedding's entries (before the task bit).
+    fidelity_ : dict or None
+        When the knowledge base evaluated some datasets on several sample sizes
+        (:meth:`KnowledgeBase.extend`), the number of rows a configuration is evaluated on
+        is an input (``log_rows``, standardised; ``max_rows``: the largest sample seen,
+        larger ones are predicted as that size): predictions are for a given number of
+        rows, by default the dataset's. None: trained on one sample size per dataset.
     training_datasets_ : list of str
         Datasets it was meta-trained on.
 
@@ -175,9 +181,11 @@ class MetaLearner:
             raise KnowledgeBaseError(
                 "nothing to learn from: no dataset has both meta-features and two distinct "
                 "successful scores (an empty or meta-feature-less knowledge base?)")
-        raw = metafeatures.set_index("dataset").loc[table.datasets]
-        normalizer = MetaFeatureNormalizer().fit(raw)
-        embeddings = _with_task_bit(normalizer.transform(raw), table.tasks)
+        raw = metafeatures.set_index("dataset")
+        normalizer = MetaFeatureNormalizer().fit(raw.loc[sorted(set(table.datasets))])
+        fidelity = _fidelity(table.datasets, table.rows)
+        embeddings = _with_task_bit(_with_rows(normalizer.transform(raw.loc[table.datasets]),
+                                               table.rows, fidelity), table.tasks)
         arch = Architecture(embedding_size=embeddings.shape[1], n_families=len(families),
                             slot_width=slot_width(slots), task_size=self.task_size,
                             family_size=self.family_size, hidden_size=self.hidden_size,
@@ -205,8 +213,9 @@ class MetaLearner:
         self.custom_spaces_ = custom
         self.slots_ = slots
         self.normalizer_ = normalizer
-        self.feature_names_ = normalizer.output_names_
-        self.training_datasets_ = table.datasets
+        self.feature_names_ = [*normalizer.output_names_, *([ROWS_FEATURE] if fidelity else [])]
+        self.fidelity_ = fidelity
+        self.training_datasets_ = sorted(set(table.datasets))
         self.n_trials_ = len(table.losses)
         self.device_ = device
         return self
@@ -227,17 +236,31 @@ class MetaLearner:
 
     # -- prediction ---------------------------------------------------------------------
 
-    def embed(self, task_features: pd.Series | np.ndarray, task: str) -> np.ndarray:
+    def embed(self, task_features: pd.Series | np.ndarray, task: str,
+              rows: float | None = None) -> np.ndarray:
         """The task embedding given to the network (normalised meta-features + task bit).
 
         ``task_features`` is either the raw meta-features of a dataset (a Series from
         :meth:`MetaFeatureExtractor.extract`, matched by name) or an already normalised
-        embedding: an array of ``len(feature_names_)`` floats.
+        embedding: an array of ``len(feature_names_)`` floats. ``rows``: predict for
+        configurations evaluated on this many rows; None: the dataset's ``n_instances``.
+        Only a learner with a ``fidelity_`` uses it.
         """
         self._check_fitted()
         _check_task(task)
+        if rows is not None and not (isinstance(rows, (int, float, np.number))
+                                     and not isinstance(rows, bool) and rows >= 1):
+            raise DataValidationError(f"rows must be a number >= 1, got {rows!r}")
         if isinstance(task_features, pd.Series):
             vector = self.normalizer_.transform(task_features)
+            if self.fidelity_ is not None:
+                if rows is None:
+                    rows = task_features.get("n_instances")
+                    if rows is None or not np.isfinite(rows) or rows < 1:
+                        raise DataValidationError(
+                            "the meta-features lack n_instances: pass rows, the number of "
+                            "rows to predict for")
+                vector = _with_rows(vector[None, :], [float(rows)], self.fidelity_)[0]
         else:
             vector = np.asarray(task_features, dtype=np.float32)
             if vector.shape != (len(self.feature_names_),):
@@ -247,10 +270,13 @@ class MetaLearner:
                     "meta-features as a pandas Series instead")
             if not np.isfinite(vector).all():
                 raise DataValidationError("the task embedding contains NaN or infinity")
+            if rows is not None and self.fidelity_ is not None:
+                vector = _with_rows(vector[None, :-1], [float(rows)], self.fidelity_)[0]
         return _with_task_bit(vector[None, :], [task])[0]
 
     def predict(self, task_features: pd.Series | np.ndarray, family: str | Sequence[str],
-                params_list: Sequence[Mapping], *, task: str) -> tuple[np.ndarray, np.ndarray]:
+                params_list: Sequence[Mapping], *, task: str,
+                rows: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Predicted normalised scores of configurations on a dataset (higher is better).
 
         Parameters
@@ -262,13 +288,16 @@ class MetaLearner:
         params_list : sequence of dict
             Configurations, each within its family's search space.
         task : {"classification", "regression"}
+        rows : float or None
+            Predict for this many rows (see :meth:`embed`); None: the dataset's.
 
         Returns
         -------
         mean, std : numpy.ndarray of shape (len(params_list),)
             Ensemble mean and standard deviation.
         """
-        return self._predict_encoded(*self._inputs(task_features, family, params_list, task))
+        return self._predict_encoded(*self._inputs(task_features, family, params_list, task,
+                                                   rows))
 
     def _predict_encoded(self, embedding, family_index, hyperparameters
                          ) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +311,7 @@ class MetaLearner:
 
     def adapt(self, task_features: pd.Series | np.ndarray, trials, *, task: str,
               metric: str | None = None, steps: int | None = None,
-              lr: float | None = None) -> MetaLearner:
+              lr: float | None = None, rows: float | None = None) -> MetaLearner:
         """A copy of the learner adapted to the trials observed on one dataset.
 
         A few SGD steps on a pairwise ranking loss of the observed trials, starting from
@@ -303,6 +332,9 @@ class MetaLearner:
             Metric of the scores; None: the task's default (ROC AUC, RMSE).
         steps, lr : int and float or None
             Override ``adapt_steps`` and ``adapt_lr``.
+        rows : float or None
+            The trials were evaluated on this many rows (see :meth:`embed`); None: the
+            dataset's.
 
         Returns
         -------
@@ -313,8 +345,8 @@ class MetaLearner:
         losses = scores if is_loss else get_metric(metric, task).loss(scores)
         if not np.isfinite(losses).all():
             raise DataValidationError("trial scores must be finite numbers")
-        return self._adapt_encoded(*self._inputs(task_features, families, params_list, task),
-                                   losses, steps, lr)
+        return self._adapt_encoded(*self._inputs(task_features, families, params_list, task,
+                                                 rows), losses, steps, lr)
 
     def _adapt_encoded(self, embedding, family_index, hyperparameters, losses: np.ndarray,
                        steps: int | None = None, lr: float | None = None) -> MetaLearner:
@@ -334,9 +366,9 @@ class MetaLearner:
         adapted.params_ = {k: v.detach() for k, v in params.items()}
         return adapted
 
-    def _inputs(self, task_features, family, params_list, task):
+    def _inputs(self, task_features, family, params_list, task, rows=None):
         self._check_fitted()
-        embedding = self.embed(task_features, task)
+        embedding = self.embed(task_features, task, rows)
         if isinstance(params_list, Mapping):
             raise DataValidationError("params_list must be a sequence of dicts, got one dict")
         families = [family] * len(params_list) if isinstance(family, str) else list(family)
@@ -392,6 +424,7 @@ class MetaLearner:
                               for f, space in self.custom_spaces_.items()},
             "slots": [asdict(s) for s in self.slots_],
             "feature_names": self.feature_names_,
+            "fidelity": self.fidelity_,
             "normalizer": self.normalizer_.to_dict(),
             "training": {"datasets": self.training_datasets_, "n_trials": self.n_trials_},
             "versions": _versions(),
@@ -438,6 +471,9 @@ class MetaLearner:
             arch = Architecture(**config["architecture"])
             normalizer = MetaFeatureNormalizer.from_dict(config["normalizer"])
             feature_names = list(config["feature_names"])
+            fidelity = config.get("fidelity")
+            if fidelity is not None:
+                fidelity = {k: float(fidelity[k]) for k in ("max_rows", "mean", "std")}
             training_datasets = list(config["training"]["datasets"])
             n_trials = int(config["training"]["n_trials"])
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -463,6 +499,7 @@ class MetaLearner:
         learner.slots_ = slots
         learner.normalizer_ = normalizer
         learner.feature_names_ = feature_names
+        learner.fidelity_ = fidelity
         learner.training_datasets_ = training_datasets
         learner.n_trials_ = n_trials
         return learner
@@ -480,6 +517,32 @@ def _device(device: str | torch.device | None) -> torch.device:
 def _check_task(task: str) -> None:
     if task not in TASKS:
         raise DataValidationError(f"task must be one of {TASKS}, got {task!r}")
+
+
+#: Name of the embedding entry that says how many rows a configuration is evaluated on.
+ROWS_FEATURE = "log_rows"
+
+
+def _fidelity(datasets: Sequence[str], rows: Sequence[float]) -> dict | None:
+    """How the rows a task was evaluated on enter the embedding (:func:`_with_rows`), or
+    None when no dataset was evaluated on two sample sizes: the meta-features then say
+    all there is about size."""
+    sizes = np.asarray(rows, dtype=float)
+    if len(set(datasets)) == len(datasets) or not np.isfinite(sizes).all():
+        return None
+    logs = np.log(sizes)
+    return {"max_rows": float(sizes.max()), "mean": float(logs.mean()),
+            "std": float(max(logs.std(), 1e-6))}
+
+
+def _with_rows(vectors: np.ndarray, rows: Sequence[float], fidelity: dict | None
+               ) -> np.ndarray:
+    """Append the standardised log of the rows (at most the largest sample trained on)."""
+    if fidelity is None:
+        return vectors
+    column = (np.log(np.minimum(np.asarray(rows, dtype=float), fidelity["max_rows"]))
+              - fidelity["mean"]) / fidelity["std"]
+    return np.hstack([vectors.astype(np.float32), column[:, None].astype(np.float32)])
 
 
 def _with_task_bit(vectors: np.ndarray, tasks: Sequence[str]) -> np.ndarray:
