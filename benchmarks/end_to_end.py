@@ -353,7 +353,7 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
 
 def current(records: Iterable[dict], version: str, cv) -> list[dict]:
     """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
-    code (:func:`metalearner.code_version`) and of :data:`VALIDATED` methods made with
+    code or knowledge base (``version``) and of :data:`VALIDATED` methods made with
     another ``cv`` (or before runs recorded it): those are run again."""
     return [r for r in records
             if (r["method"] not in LEARNED or r.get("code") == version)
@@ -791,16 +791,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fold {args.fold + 1}/{args.folds}: {len(test)} held-out datasets, running "
           f"{len(names)}; fold knowledge base at {kb_folder}", flush=True)
 
+    from metalearner import base_protocol, code_version
+
+    # The held-out split depends on the base protocol's datasets only, so the runs of
+    # methods that ignore the knowledge base stay valid when extensions are added.
     settings = {"folds": args.folds, "fold": args.fold, "max_rows": args.max_rows,
                 "n_jobs": args.n_jobs, "metalearner": args.metalearner,
-                "steps": steps, "counts": kb.counts(), "test_size": TEST_SIZE}
+                "steps": steps, "counts": base_protocol(kb).counts(), "test_size": TEST_SIZE}
     # cv is not in the key: it concerns two methods only, whose records carry it.
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     settings["cv"] = args.cv
     runs_path = cache / f"runs-{key}.jsonl"
-    from metalearner import code_version
-
-    version = code_version()
+    # Runs of the learned methods depend on the meta-learner's code and what it learns from.
+    version = hashlib.sha256(json.dumps([code_version(), kb.counts()]).encode()).hexdigest()[:16]
     previous = current(load_records(runs_path), version, args.cv)
     done = finished_keys(previous, args.retry_failed)
     unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
