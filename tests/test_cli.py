@@ -195,3 +195,18 @@ def test_info_reports_the_knowledge_base_and_its_meta_learner(capsys, tmp_path):
     report = json.loads(capsys.readouterr().out)
     assert code == EXIT_OK and report["metalearner"]["status"] == "ok"
     assert report["metalearner"]["training_datasets"] == 4
+
+
+def test_info_reports_the_sample_sizes_of_a_knowledge_base(capsys, tmp_path):
+    from synthetic import two_sample_sizes_kb
+
+    from automl_meta.metalearner import MetaLearner
+
+    kb = two_sample_sizes_kb(n_tasks=4)
+    folder = kb.save(tmp_path / "kb")
+    MetaLearner(steps=1, n_members=1, hidden_size=8, device="cpu").fit(kb).save(
+        folder / "metalearner")
+    assert main(["info", "--json", "--knowledge-base", str(folder)]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    assert report["knowledge_base"]["datasets_by_max_rows"] == {"1000": 4, "8000": 2}
+    assert report["metalearner"]["sample_size_input"] is True

@@ -169,6 +169,10 @@ def _info(args) -> int:
                                     "format_version": kb.manifest["format_version"],
                                     "created_at": kb.manifest.get("created_at"),
                                     **kb.counts()}
+        if "max_rows" in kb.evaluations.columns:
+            per = kb.evaluations.groupby("max_rows")["dataset"].nunique()
+            report["knowledge_base"]["datasets_by_max_rows"] = {
+                str(int(k)): int(v) for k, v in per.items()}
     except AutoMetaError as exc:
         report["knowledge_base"] = {"path": str(path), "status": "unavailable",
                                     "error": str(exc)}
@@ -204,7 +208,8 @@ def _learner_report(folder: Path) -> dict:
                 "method": config["constructor"]["method"],
                 "families": len(config["families"]),
                 "training_datasets": len(config["training"]["datasets"]),
-                "training_evaluations": config["training"]["n_trials"]}
+                "training_evaluations": config["training"]["n_trials"],
+                "sample_size_input": config.get("fidelity") is not None}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return {"path": str(folder), "status": "unavailable",
                 "error": f"{type(exc).__name__}: {exc}; train one with 'automl-meta train'"}
