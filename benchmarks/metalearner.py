@@ -5,7 +5,9 @@ straddle train and test; every data-driven method learns from the other folds on
 each method picks, one after another, configurations from the pool already evaluated on
 that dataset (every family x configuration with status ok). We report the normalized
 regret ``(best_found - best) / (worst - best)`` of the pool's losses and the average rank
-of the methods after 1, 3, 5, 10, 25 and 50 trials.
+of the methods after 1, 3, 5, 10, 25 and 50 trials. The pools are the evaluations of the
+knowledge base's own protocol; when it also holds a larger-sample extension, the
+meta-learners train on that too (training folds only) and predict for the pool's rows.
 
     python benchmarks/metalearner.py --store build-store/kb.sqlite
 
