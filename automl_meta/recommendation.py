@@ -212,15 +212,14 @@ class Context:
                families: Sequence[str] | None = None, rows: int | None = None) -> Context:
         from automl_meta.metadataset.knowledge_base import KnowledgeBase
         from automl_meta.metalearner import MetaLearner
+        from automl_meta.metalearner._learner import check_rows
 
         learner = learner if learner is not None else shipped_learner()
         if not isinstance(learner, MetaLearner):
             raise DataValidationError(f"learner must be a MetaLearner, got "
                                       f"{type(learner).__name__}")
         learner._check_fitted()
-        if rows is not None and (not isinstance(rows, (int, float, np.number))
-                                 or isinstance(rows, bool) or not rows >= 1):
-            raise DataValidationError(f"rows must be a number >= 1, got {rows!r}")
+        check_rows(rows)  # here, so that a sampler fails when made, not at its first trial
         if knowledge_base is None:
             knowledge_base = KnowledgeBase.load()
         elif not isinstance(knowledge_base, KnowledgeBase):

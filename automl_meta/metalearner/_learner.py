@@ -248,9 +248,7 @@ class MetaLearner:
         """
         self._check_fitted()
         _check_task(task)
-        if rows is not None and not (isinstance(rows, (int, float, np.number))
-                                     and not isinstance(rows, bool) and rows >= 1):
-            raise DataValidationError(f"rows must be a number >= 1, got {rows!r}")
+        check_rows(rows)
         if isinstance(task_features, pd.Series):
             vector = self.normalizer_.transform(task_features)
             if self.fidelity_ is not None:
@@ -512,6 +510,13 @@ def _device(device: str | torch.device | None) -> torch.device:
         return torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise DataValidationError(f"not a torch device: {device!r} ({exc})") from exc
+
+
+def check_rows(rows) -> None:
+    """``rows`` (the sample size to predict for) is None or a number >= 1."""
+    if rows is not None and not (isinstance(rows, (int, float, np.number))
+                                 and not isinstance(rows, bool) and rows >= 1):
+        raise DataValidationError(f"rows must be a number >= 1, got {rows!r}")
 
 
 def _check_task(task: str) -> None:
