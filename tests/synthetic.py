@@ -52,17 +52,9 @@ def synthetic_kb(n_tasks: int = 40, seed: int = 0) -> KnowledgeBase:
         latent = rng.normal(size=2)
         datasets.append({"name": name, "task": TASK, "n_rows": 500, "n_features": 10})
         metafeatures.append({"dataset": name, **metafeatures_of(latent)})
-        for family in FAMILIES:
-            for config_id, (_, unit) in enumerate(designs[family]):
-                evaluations.append({"dataset": name, "family": family, "config_id": config_id,
-                                    "fold": 0, "status": "ok",
-                                    "roc_auc": auc(latent, family, unit), "rmse": np.nan,
-                                    "fit_seconds": 0.1})
-    configurations = pd.DataFrame([
-        {"family": f, "task": TASK, "config_id": i, "params": json.dumps(p), "origin": "test"}
-        for f in FAMILIES for i, (p, _) in enumerate(designs[f])])
-    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures), configurations,
-                         pd.DataFrame(evaluations))
+        evaluations += _evaluations(name, latent, designs)
+    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures),
+                         _configurations(designs), pd.DataFrame(evaluations))
 
 
 def auc_at(latent: np.ndarray, family: str, unit: np.ndarray, rows: int) -> float:
@@ -86,19 +78,27 @@ def two_sample_sizes_kb(n_tasks: int = 40, seed: int = 0) -> KnowledgeBase:
         metafeatures.append({"dataset": name, **metafeatures_of(latent),
                              "n_instances": 20000.0})
         for max_rows in (1000, 8000) if t % 2 == 0 else (1000,):
-            for family in FAMILIES:
-                for config_id, (_, unit) in enumerate(designs[family]):
-                    evaluations.append({
-                        "dataset": name, "family": family, "config_id": config_id,
-                        "fold": 0, "status": "ok", "max_rows": max_rows,
-                        "roc_auc": auc_at(latent, family, unit, max_rows), "rmse": np.nan,
-                        "fit_seconds": 0.1 * max_rows / 1000})
-    configurations = pd.DataFrame([
+            evaluations += _evaluations(name, latent, designs, max_rows)
+    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures),
+                         _configurations(designs), pd.DataFrame(evaluations),
+                         {"protocol": {"max_rows": 1000}, "extensions": [{"max_rows": 8000}]})
+
+
+def _evaluations(name: str, latent: np.ndarray, designs: dict,
+                 max_rows: int | None = None) -> list[dict]:
+    """One ok evaluation per design configuration (with ``max_rows``: on that sample)."""
+    return [{"dataset": name, "family": family, "config_id": config_id, "fold": 0,
+             "status": "ok", "rmse": np.nan,
+             **({"roc_auc": auc(latent, family, unit), "fit_seconds": 0.1} if max_rows is None
+                else {"max_rows": max_rows, "roc_auc": auc_at(latent, family, unit, max_rows),
+                      "fit_seconds": 0.1 * max_rows / 1000})}
+            for family in FAMILIES for config_id, (_, unit) in enumerate(designs[family])]
+
+
+def _configurations(designs: dict) -> pd.DataFrame:
+    return pd.DataFrame([
         {"family": f, "task": TASK, "config_id": i, "params": json.dumps(p), "origin": "test"}
         for f in FAMILIES for i, (p, _) in enumerate(designs[f])])
-    return KnowledgeBase(pd.DataFrame(datasets), pd.DataFrame(metafeatures), configurations,
-                         pd.DataFrame(evaluations), {"protocol": {"max_rows": 1000},
-                                                     "extensions": [{"max_rows": 8000}]})
 
 
 def new_task(latent) -> tuple[pd.Series, list[str], list[dict], np.ndarray]:
