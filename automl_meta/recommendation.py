@@ -55,6 +55,14 @@ MIN_DISTANCE = 0.15
 N_NEIGHBOURS = 5
 #: Share of a family's best-predicted candidates that its priors cover.
 PRIOR_QUANTILE = 0.2
+#: The meta-learner's first pick replaces the knowledge base's best configuration only
+#: when it is predicted better by more than this many standard deviations (of the
+#: ensemble, for the difference of the two): a zero-shot prediction for an unseen
+#: dataset is often wrong, the configuration best across all datasets rarely bad.
+FIRST_PICK_MARGIN = 2.0
+#: A sample size's portfolio needs this many datasets of the task evaluated on it;
+#: else the sample size with the most datasets is used.
+MIN_PORTFOLIO_DATASETS = 10
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,13 @@ class Recommendation:
         best first. Scores are the meta-learner's normalised scores: comparable within
         this dataset, higher is better; not metric values.
     configurations : DataFrame
-        The top-k configurations: ``family``, ``params`` (dict), ``predicted_score``,
-        ``uncertainty``; diverse (no two of one family closer than
-        :data:`MIN_DISTANCE`; a family takes a third of the places at most while
-        other families can fill them), best first.
+        The top-k configurations in the order to try them: ``family``, ``params``
+        (dict), ``predicted_score``, ``uncertainty``, ``source``. The meta-learner's
+        diverse top (no two of one family closer than :data:`MIN_DISTANCE`; a family
+        takes a third of the places at most while other families can fill them)
+        alternates with the knowledge base's greedy portfolio (``source`` says which
+        list a configuration comes from: ``meta-learner``, ``portfolio`` or ``both``);
+        see :func:`startup_order`.
     priors : dict
         ``priors[family][parameter]`` is a :class:`Prior`.
     neighbours : DataFrame
@@ -134,7 +145,7 @@ class Recommendation:
         lines += ["", "Configurations to try first:"]
         for i, row in enumerate(self.configurations.itertuples(), 1):
             lines.append(f"  {i:>2}. {row.family:<24} {row.predicted_score:+.3f}  "
-                         f"{json.dumps(row.params)}")
+                         f"{row.source:<12} {json.dumps(row.params)}")
         lines += ["", self.explanation]
         return "\n".join(lines)
 
@@ -271,18 +282,38 @@ class Context:
         families = (pd.DataFrame({"family": [f for f, _ in candidates], "predicted_score": mean,
                                   "uncertainty": std})
                     .iloc[order].drop_duplicates("family").reset_index(drop=True))
-        picks = diverse_top(candidates, mean, k,
-                            lambda family, params: encode(family, self.task, params))
+        index = {(f, json.dumps(p, sort_keys=True)): i for i, (f, p) in enumerate(candidates)}
+        anchors = [index[key] for key in self.portfolio(k) if key in index]
+
+        def encoder(family: str, params: dict) -> np.ndarray:
+            return encode(family, self.task, params)
+
+        picks = startup_order(candidates, mean, std, anchors, k, encoder)
+        learned = set(diverse_top(candidates, mean, k, encoder))
         configurations = pd.DataFrame({
             "family": [candidates[i][0] for i in picks],
             "params": [candidates[i][1] for i in picks],
-            "predicted_score": mean[picks], "uncertainty": std[picks]})
+            "predicted_score": mean[picks], "uncertainty": std[picks],
+            "source": [("both" if i in anchors else "meta-learner") if i in learned
+                       else "portfolio" for i in picks]})
         priors = {f: family_priors(f, self.task, [candidates[i][1] for i in order
                                                    if candidates[i][0] == f])
                   for f in families["family"]}
         neighbours = self.neighbours()
         return Recommendation(self.task, families, configurations, priors, neighbours,
                               _explain(families, neighbours), self.metafeatures)
+
+    def portfolio(self, k: int) -> list[tuple[str, str]]:
+        """The knowledge base's greedy portfolio for this task, families and sample size
+        (:func:`population_portfolio`), as (family, JSON of the parameters) keys."""
+        rows = self.rows if self.rows is not None else self.metafeatures.get("n_instances")
+        rows = None if rows is None or not np.isfinite(rows) else float(rows)
+        kb = self.knowledge_base
+        keys = population_portfolio(kb.scores(), self.task, k, self.families, rows)
+        configs = kb.configurations[kb.configurations["task"] == self.task].set_index(
+            ["family", "config_id"])["params"]
+        return [(family, json.dumps(json.loads(configs.loc[(family, config_id)]),
+                                    sort_keys=True)) for family, config_id in keys]
 
     def neighbours(self, n: int = N_NEIGHBOURS) -> pd.DataFrame:
         """The nearest knowledge-base datasets of the same task, with their best family."""
@@ -310,6 +341,79 @@ class Context:
                          "best_family": best.at[name, "family"] if found else None,
                          "best_score": float(best.at[name, "score"]) if found else math.nan})
         return pd.DataFrame(rows, columns=columns)
+
+
+def population_portfolio(scores: pd.DataFrame, task: str, k: int,
+                         families: Sequence[str] | None = None, rows: float | None = None,
+                         ) -> list[tuple[str, int]]:
+    """A greedy portfolio of the knowledge base (auto-sklearn 2, FLAML zero-shot style):
+    ``k`` (family, config_id) keys, each the configuration that most lowers the mean,
+    over the datasets, of the best normalised regret of those before it.
+
+    ``scores`` are :meth:`KnowledgeBase.scores` rows. Regrets are normalised within
+    each dataset among ``families`` (all when None), at one sample size (``max_rows``):
+    the one nearest to ``rows`` on a log scale among those with at least
+    :data:`MIN_PORTFOLIO_DATASETS` datasets of the task, else (or when ``rows`` is None)
+    the one with the most datasets. Only configurations evaluated on at least half of
+    these datasets compete. The first key is the configuration with the lowest mean
+    regret, the knowledge base's best single configuration.
+    """
+    ok = scores[(scores["task"] == task) & (scores["status"] == "ok")
+                & scores["loss"].notna()]
+    if families is not None:
+        ok = ok[ok["family"].isin(families)]
+    if ok.empty:
+        return []
+    sizes = ok["max_rows"].fillna(0) if "max_rows" in ok.columns else pd.Series(0, ok.index)
+    counts = ok.groupby(sizes)["dataset"].nunique()
+    usable = counts[counts >= MIN_PORTFOLIO_DATASETS]
+    if rows is None or usable.empty or not (usable.index > 0).all():
+        size = counts.idxmax()
+    else:
+        size = usable.index[int(np.argmin(np.abs(np.log(usable.index.to_numpy(float))
+                                                 - np.log(max(rows, 1.0)))))]
+    ok = ok[sizes == size]
+    low = ok.groupby("dataset")["loss"].transform("min")
+    spread = ok.groupby("dataset")["loss"].transform("max") - low
+    ok = ok.assign(regret=(ok["loss"] - low) / spread)[spread > 0]
+    regrets = ok.pivot_table(index="dataset", columns=["family", "config_id"],
+                             values="regret", aggfunc="mean")
+    regrets = regrets.loc[:, regrets.notna().mean() >= 0.5]
+    values = regrets.to_numpy()
+    current = np.ones(len(values))
+    chosen: list[int] = []
+    for _ in range(min(k, values.shape[1])):
+        gains = np.nanmean(np.fmin(current[:, None], values), axis=0)
+        gains[chosen] = np.inf
+        best = int(np.argmin(gains))
+        chosen.append(best)
+        current = np.fmin(current, values[:, best])
+    return [(str(regrets.columns[j][0]), int(regrets.columns[j][1])) for j in chosen]
+
+
+def startup_order(candidates: Sequence[tuple[str, dict]], mean: np.ndarray,
+                  std: np.ndarray, anchors: Sequence[int], k: int,
+                  encoder: Callable[[str, dict], np.ndarray],
+                  margin: float = FIRST_PICK_MARGIN) -> list[int]:
+    """Indices of the ``k`` candidates to try first, in order.
+
+    The meta-learner's diverse top (:func:`diverse_top`) alternates with ``anchors``
+    (candidate indices of the knowledge base's portfolio, best first), without repeats:
+    a zero-shot prediction is a guess about an unseen dataset, the portfolio a hedge
+    that did well across known ones. The first place goes to the portfolio's first
+    configuration unless the meta-learner predicts its own top better by more than
+    ``margin`` standard deviations of the difference.
+    """
+    learned = diverse_top(candidates, mean, k, encoder)
+    anchors = list(anchors)[:k]
+    if not anchors or not learned:
+        return (learned or anchors)[:k]
+    top, first = learned[0], anchors[0]
+    if mean[top] - mean[first] > margin * math.hypot(std[top], std[first]):
+        first = top
+    interleaved = [i for pair in zip(learned, anchors, strict=False) for i in pair]
+    rest = learned[len(anchors):] + anchors[len(learned):]
+    return list(dict.fromkeys([first, *interleaved, *rest]))[:k]
 
 
 def diverse_top(candidates: Sequence[tuple[str, dict]], mean: np.ndarray, k: int,

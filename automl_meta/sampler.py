@@ -429,7 +429,9 @@ def warm_start_study(study: optuna.Study, X, y, n_configs: int = 10, *,
     """Enqueue the recommended configurations of a dataset into any Optuna study.
 
     Each is enqueued as :func:`trial_params` with ``user_attrs`` ``automl_meta:source``
-    (``"warm_start"``), ``automl_meta:rank`` and ``automl_meta:predicted_score``;
+    (``"warm_start"``), ``automl_meta:rank``, ``automl_meta:predicted_score`` and
+    ``automl_meta:origin`` (the recommendation's ``source``: ``meta-learner``,
+    ``portfolio`` or ``both``);
     configurations already in the study (run or enqueued) are skipped, so calling it
     again, or from another worker, adds nothing twice.
 
@@ -466,7 +468,8 @@ def warm_start_study(study: optuna.Study, X, y, n_configs: int = 10, *,
             continue
         study.enqueue_trial(params, user_attrs={
             f"{ATTR}:source": "warm_start", f"{ATTR}:rank": rank,
-            f"{ATTR}:predicted_score": float(row.predicted_score)}, skip_if_exists=True)
+            f"{ATTR}:predicted_score": float(row.predicted_score),
+            f"{ATTR}:origin": row.source}, skip_if_exists=True)
         existing.add(_key(params))
         added.append(params)
     return added

@@ -48,7 +48,7 @@ from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metadataset.store import Store
 from automl_meta.metafeatures import MetaFeatureNormalizer
 from automl_meta.metalearner import DEFAULT_METHOD, METHODS, MetaLearner
-from automl_meta.recommendation import diverse_top
+from automl_meta.recommendation import population_portfolio, startup_order
 from automl_meta.sampler import BETA, N_STARTUP
 from automl_meta.spaces import encode, from_unit, get_family
 
@@ -128,16 +128,21 @@ def random_search(pool: Pool, budget: int, seed: int) -> list[int]:
 
 
 def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budget: int,
-                     adapt: bool, adapt_steps: int | None = None) -> list[int]:
+                     adapt: bool, adapt_steps: int | None = None,
+                     portfolio: list[tuple[str, int]] = ()) -> list[int]:
     """What :class:`~automl_meta.sampler.MetaLearnedSampler` does, over the pool: the
-    zero-shot portfolio first (the diverse top ``N_STARTUP`` by predicted score, as
-    :func:`~automl_meta.recommendation.diverse_top` picks it), then UCB over the remaining
+    zero-shot start first (``N_STARTUP`` configurations ordered as
+    :func:`~automl_meta.recommendation.startup_order` orders them: the learner's diverse
+    top alternating with the training datasets' ``portfolio``, whose first configuration
+    goes first unless the learner is confident of its own), then UCB over the remaining
     pool; the surrogate re-adapts after each of the first 10 trials, then every 5
     (adaptation always restarts from the meta-learned weights)."""
-    mean, _ = learner.predict(features, pool.families, pool.params, task=pool.task,
-                              rows=pool.rows)
-    picks = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
-                        min(N_STARTUP, budget), lambda f, p: encode(f, pool.task, p))
+    mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
+                                rows=pool.rows)
+    index = {key: i for i, key in enumerate(pool.keys)}
+    picks = startup_order(list(zip(pool.families, pool.params, strict=True)), mean, std,
+                          [index[key] for key in portfolio if key in index],
+                          min(N_STARTUP, budget), lambda f, p: encode(f, pool.task, p))
     model = learner
     for t in range(len(picks), min(budget, len(pool.losses))):
         if adapt and (t <= 10 or t % 5 == 0):
@@ -212,26 +217,6 @@ def regret_matrix(pools: list[Pool]) -> pd.DataFrame:
     rows = {p.dataset: pd.Series((p.losses - p.losses.min()) / np.ptp(p.losses),
                                  index=pd.MultiIndex.from_tuples(p.keys)) for p in pools}
     return pd.DataFrame(rows).T
-
-
-def greedy_portfolio(regrets: pd.DataFrame, size: int) -> list[tuple[str, int]]:
-    """Greedily add the configuration that most lowers the mean best-so-far regret."""
-    current = np.ones(len(regrets))
-    values = regrets.to_numpy()
-    chosen: list[int] = []
-    for _ in range(min(size, values.shape[1])):
-        gains = np.nanmean(np.fmin(current[:, None], values), axis=0)
-        gains[chosen] = np.inf
-        best = int(np.argmin(gains))
-        chosen.append(best)
-        current = np.fmin(current, values[:, best])
-    return [tuple(regrets.columns[j]) for j in chosen]
-
-
-def best_single(regrets: pd.DataFrame) -> tuple[str, int]:
-    """The configuration with the lowest mean regret among those run on most datasets."""
-    covered = regrets.loc[:, regrets.notna().mean() >= 0.5]
-    return tuple(covered.mean().idxmin())
 
 
 def follow(pool: Pool, order: list[tuple[str, int]], budget: int,
@@ -365,8 +350,9 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
                                                                   train_pools]])
         by_task = {t: regret_matrix([p for p in train_pools if p.task == t])
                    for t in sorted({p.task for p in train_pools})}
-        portfolios = {t: greedy_portfolio(r, 50) for t, r in by_task.items()}
-        singles = {t: best_single(r) for t, r in by_task.items()}
+        train_scores = base.subset(train_names).scores()
+        portfolios = {t: population_portfolio(train_scores, t, max(BUDGETS))
+                      for t in by_task}
         fallbacks = {t: list(r.mean().sort_values().index) for t, r in by_task.items()}
         for position, name in enumerate(tqdm(test, desc=f"fold {k + 1}", unit="dataset",
                                              disable=not progress)):
@@ -375,11 +361,13 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
 
             parts = {}
             if name not in done["surrogates"]:
+                portfolio = portfolios[pool.task]
                 runs = [(f"meta-learner ({m})", surrogate_search,
-                         (learners[m], features, pool, budget), {"adapt": True})
-                        for m in METHODS]
+                         (learners[m], features, pool, budget),
+                         {"adapt": True, "portfolio": portfolio}) for m in METHODS]
                 runs.append((f"zero-shot only ({DEFAULT})", surrogate_search,
-                             (learners[DEFAULT], features, pool, budget), {"adapt": False}))
+                             (learners[DEFAULT], features, pool, budget),
+                             {"adapt": False, "portfolio": portfolio}))
                 runs += [("surrogate from scratch", surrogate_search,
                           (scratch[s], features, pool, budget),
                           {"adapt": True, "adapt_steps": 30}) for s in range(seeds)]
@@ -390,7 +378,7 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
                 runs = [("greedy portfolio", follow,
                          (pool, portfolios[pool.task], budget, fallbacks[pool.task]), {}),
                         ("best single default", follow,
-                         (pool, [singles[pool.task]], 1, fallbacks[pool.task]), {})]
+                         (pool, portfolios[pool.task][:1], 1, fallbacks[pool.task]), {})]
                 for s in range(seeds):
                     runs.append(("random search", random_search, (pool, budget, s), {}))
                     runs.append(("Optuna TPE", optuna_search, (pool, budget, optuna.samplers

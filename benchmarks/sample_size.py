@@ -10,8 +10,11 @@ the best of its top 1, 3 and 5 against that pool, and the mean rank of the metho
 - the meta-learner trained with the extension, asked for the pool's rows;
 - the same learner asked for the base protocol's rows (what the input changes);
 - the meta-learner trained on the base protocol only (what the extension changes);
+- the order the sampler starts in (:func:`~automl_meta.recommendation.startup_order`:
+  the first learner's diverse top alternating with the training folds' portfolio at the
+  pool's sample size);
 - LightGBM's defaults, and the best single configuration of the training folds' larger
-  samples (lowest mean normalized regret), as static references.
+  samples (lowest mean normalized regret, the portfolio's first), as static references.
 
     python benchmarks/sample_size.py --knowledge-base metadata
 
@@ -37,19 +40,23 @@ from metalearner import (  # noqa: E402
     DEFAULT,
     MIN_POOL,
     base_protocol,
-    best_single,
     group_folds,
     pools_of,
-    regret_matrix,
     trained,
 )
 
 from automl_meta.data import dataset_groups  # noqa: E402
 from automl_meta.metadataset.knowledge_base import KnowledgeBase  # noqa: E402
+from automl_meta.recommendation import population_portfolio, startup_order  # noqa: E402
+from automl_meta.sampler import N_STARTUP  # noqa: E402
+from automl_meta.spaces import encode  # noqa: E402
 
 TOP = (1, 3, 5)
 METHODS = ("with the extension, pool's rows", "with the extension, base rows",
-           "base protocol only", "LightGBM defaults", "best single configuration")
+           "base protocol only", "startup order, pool's rows", "LightGBM defaults",
+           "best single configuration")
+#: The static references, ranked at k = 1 only.
+STATIC = METHODS[4:]
 
 
 def larger_pools(kb: KnowledgeBase) -> dict[str, object]:
@@ -86,24 +93,27 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, log=print, steps: int | None
         train = [n for n in all_names if groups[n] not in test_groups]
         with_extension = trained(kb, DEFAULT, steps, train, cache, seed=0)
         without = trained(base, DEFAULT, steps, train, cache, seed=0)
-        regrets = {t: regret_matrix([pools[n] for n in train if n in pools
-                                     and pools[n].task == t]) for t in ("classification",
-                                                                        "regression")}
-        singles = {t: best_single(r) for t, r in regrets.items() if not r.empty}
+        train_scores = kb.subset(train).scores()
         for name in (n for n in test if n in pools):
             pool, features = pools[name], metafeatures.loc[name]
-            orders = {}
-            for method, learner, rows in ((METHODS[0], with_extension, pool.rows),
-                                          (METHODS[1], with_extension, base_rows),
-                                          (METHODS[2], without, None)):
-                mean, _ = learner.predict(features, pool.families, pool.params, task=pool.task,
-                                          rows=rows)
-                orders[method] = list(np.argsort(-mean, kind="stable"))
+            predictions = {
+                method: learner.predict(features, pool.families, pool.params, task=pool.task,
+                                        rows=rows)
+                for method, learner, rows in ((METHODS[0], with_extension, pool.rows),
+                                              (METHODS[1], with_extension, base_rows),
+                                              (METHODS[2], without, None))}
+            orders = {method: list(np.argsort(-mean, kind="stable"))
+                      for method, (mean, _) in predictions.items()}
             index = {key: i for i, key in enumerate(pool.keys)}
-            for method, key in ((METHODS[3], ("lightgbm", 0)),
-                                (METHODS[4], singles.get(pool.task))):
-                if key in index:
-                    orders[method] = [index[key]]
+            portfolio = [index[key] for key in population_portfolio(
+                train_scores, pool.task, N_STARTUP, rows=pool.rows) if key in index]
+            orders[METHODS[3]] = startup_order(
+                list(zip(pool.families, pool.params, strict=True)), *predictions[METHODS[0]],
+                portfolio, max(TOP), lambda f, p, task=pool.task: encode(f, task, p))
+            if ("lightgbm", 0) in index:
+                orders[METHODS[4]] = [index[("lightgbm", 0)]]
+            if portfolio:
+                orders[METHODS[5]] = portfolio[:1]
             for method, order in orders.items():
                 records.append({"dataset": name, "task": pool.task, "fold": k,
                                 "rows": pool.rows, "pool_size": len(pool.losses),
@@ -120,7 +130,7 @@ def summarise(records: list[dict]) -> pd.DataFrame:
     for i, k in enumerate(TOP):
         at = frame.assign(regret=[r[i] for r in frame["regret"]])
         if k > 1:
-            at = at[~at["method"].isin(METHODS[3:])]
+            at = at[~at["method"].isin(STATIC)]
         table = at.pivot(index="dataset", columns="method", values="regret")
         ranks = table.rank(axis=1, method="average").mean()
         for method in table.columns:

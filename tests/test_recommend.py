@@ -22,7 +22,12 @@ from synthetic import configs as designs
 
 from automl_meta.cli import EXIT_OK, EXIT_USAGE, main
 from automl_meta.exceptions import DataValidationError, KnowledgeBaseError, UnknownFamilyError
-from automl_meta.recommendation import MIN_DISTANCE, recommend
+from automl_meta.recommendation import (
+    FIRST_PICK_MARGIN,
+    MIN_DISTANCE,
+    population_portfolio,
+    recommend,
+)
 from automl_meta.spaces import encode, get_family, to_unit, validate_params
 
 LATENT = np.array([1.0, 1.2])  # lightgbm is the better family, a high first coordinate
@@ -57,9 +62,29 @@ def test_families_ranked_by_what_the_task_favours(rec):
     assert (rec.families["uncertainty"] > 0).all()
 
 
-def test_top_configurations_are_good_valid_and_diverse(rec):
+def test_top_configurations_alternate_the_learners_top_with_the_portfolio(rec, kb):
     configs = rec.configurations
-    assert len(configs) == 6 and configs["predicted_score"].is_monotonic_decreasing
+    assert len(configs) == 6 and not configs["params"].map(json.dumps).duplicated().any()
+    portfolio = population_portfolio(kb.scores(), TASK, 6, rows=60)
+    design = kb.configurations.set_index(["family", "config_id"])["params"].map(json.loads)
+    anchored = configs[configs["source"] != "meta-learner"]
+    assert len(anchored) >= 2 and all(
+        any(f == pf and p == design[(pf, pid)] for pf, pid in portfolio)
+        for f, p in zip(anchored["family"], anchored["params"], strict=True))
+    # The first place: the portfolio's best unless the learner is sure of its own top.
+    learned = configs[configs["source"] != "portfolio"]
+    assert learned["predicted_score"].is_monotonic_decreasing
+    first = configs.iloc[0]
+    if first["source"] == "meta-learner":
+        best = configs[[p == design[portfolio[0]] for p in configs["params"]]].iloc[0]
+        assert first["predicted_score"] - best["predicted_score"] > FIRST_PICK_MARGIN * np.hypot(
+            first["uncertainty"], best["uncertainty"])
+    else:
+        assert first["family"] == portfolio[0][0] and first["params"] == design[portfolio[0]]
+
+
+def test_the_learners_configurations_are_good_valid_and_diverse(rec):
+    configs = rec.configurations[rec.configurations["source"] != "portfolio"]
     true = [auc(LATENT, f, to_unit(f, TASK, p)) for f, p in zip(configs["family"],
                                                                configs["params"], strict=True)]
     best = configs["family"] == "lightgbm"
@@ -74,7 +99,7 @@ def test_top_configurations_are_good_valid_and_diverse(rec):
         for i in range(len(vectors)):
             for j in range(i):
                 assert np.sqrt(np.mean((vectors[i] - vectors[j]) ** 2)) >= MIN_DISTANCE
-    assert set(configs["family"]) == set(FAMILIES)  # the cap gives knn places too
+    assert set(rec.configurations["family"]) == set(FAMILIES)
 
 
 def test_priors_narrow_within_the_full_space(rec):
@@ -186,3 +211,48 @@ def test_recommend_command(kb, learner, data, tmp_path, capsys):
     assert main(["recommend", str(tmp_path / "data.csv"), "--target", "target",
                  "--knowledge-base", str(tmp_path / "missing")]) == EXIT_USAGE
     assert "no knowledge base" in capsys.readouterr().err
+
+
+def _scores(losses: dict[tuple[str, int], list[float]], max_rows: int) -> pd.DataFrame:
+    """KnowledgeBase.scores()-like rows: losses[config][i] on dataset d<i> (NaN: not run)."""
+    rows = [{"dataset": f"d{i}", "max_rows": max_rows, "family": family, "config_id": cid,
+             "task": TASK, "status": "ok", "loss": loss}
+            for (family, cid), values in losses.items() for i, loss in enumerate(values)
+            if not np.isnan(loss)]
+    return pd.DataFrame(rows)
+
+
+def test_population_portfolio_is_greedy_at_the_nearest_sample_size():
+    half = [0.0] * 6 + [1.0] * 6
+    small = _scores({("lightgbm", 0): [0.2] * 12, ("knn", 1): half, ("lightgbm", 2): half[::-1],
+                     ("knn", 3): [0.0] * 3 + [np.nan] * 9,  # best, but on 3 datasets only
+                     ("knn", 4): [1.0] * 12}, 1000)
+    large = _scores({("lightgbm", 0): [1.0] * 11, ("knn", 1): [0.5] * 11,
+                     ("knn", 4): [0.0] * 11}, 8000)
+    scores = pd.concat([small, large], ignore_index=True)
+    portfolio = population_portfolio(scores, TASK, 3, rows=500)
+    assert portfolio[0] == ("lightgbm", 0)  # the lowest mean regret
+    assert set(portfolio[1:]) == {("knn", 1), ("lightgbm", 2)}  # together they cover all
+    assert population_portfolio(scores, TASK, 1, rows=20000) == [("knn", 4)]
+    assert population_portfolio(scores, TASK, 1) == [("lightgbm", 0)]  # most datasets
+    assert population_portfolio(scores, TASK, 1, families=["knn"], rows=500) == [("knn", 1)]
+    too_few = scores[~scores["dataset"].isin(["d0", "d1"]) | (scores["max_rows"] == 1000)]
+    assert population_portfolio(too_few, TASK, 1, rows=20000) == [("lightgbm", 0)]
+    assert population_portfolio(scores, "regression", 3) == []
+
+
+def test_startup_order_hedges_the_learners_top_with_the_portfolio():
+    from automl_meta.recommendation import startup_order
+
+    candidates = [("lightgbm", {"x": v}) for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
+    mean = np.array([3.0, 2.0, 1.0, 0.0, -1.0, -2.0])
+
+    def encoder(family, params):
+        return np.array([params["x"]])
+
+    unsure, sure = np.full(6, 2.0), np.full(6, 0.1)
+    # The learner's top is 5 points above the portfolio's first: only sure beats 2 sd.
+    assert startup_order(candidates, mean, unsure, [5, 4], 4, encoder) == [5, 0, 1, 4]
+    assert startup_order(candidates, mean, sure, [5, 4], 4, encoder) == [0, 5, 1, 4]
+    assert startup_order(candidates, mean, sure, [1, 0], 6, encoder) == [0, 1, 2, 3, 4, 5]
+    assert startup_order(candidates, mean, sure, [], 3, encoder) == [0, 1, 2]

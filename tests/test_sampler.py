@@ -248,8 +248,11 @@ def test_warm_start_study_enqueues_once_with_attributes(meta_trained, tmp_path):
     assert len(waiting) == 4
     assert [t.user_attrs["automl_meta:rank"] for t in waiting] == [1, 2, 3, 4]
     assert {t.user_attrs["automl_meta:source"] for t in waiting} == {"warm_start"}
-    scores = [t.user_attrs["automl_meta:predicted_score"] for t in waiting]
-    assert scores == sorted(scores, reverse=True)
+    origins = [t.user_attrs["automl_meta:origin"] for t in waiting]
+    assert set(origins) <= {"meta-learner", "portfolio", "both"} and "portfolio" in origins
+    scores = [t.user_attrs["automl_meta:predicted_score"] for t, origin in zip(
+        waiting, origins, strict=True) if origin != "portfolio"]
+    assert len(scores) >= 2 and scores == sorted(scores, reverse=True)
     again.optimize(objective_for(HELD_OUT[1]), n_trials=4)
     assert [t.params for t in again.trials] == added
     # Run trials count as present too: a larger request adds only new configurations.
