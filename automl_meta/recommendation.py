@@ -355,35 +355,40 @@ def population_portfolio(scores: pd.DataFrame, task: str, k: int,
     the one nearest to ``rows`` on a log scale among those with at least
     :data:`MIN_PORTFOLIO_DATASETS` datasets of the task, else (or when ``rows`` is None)
     the one with the most datasets. Only configurations evaluated on at least half of
-    these datasets compete. The first key is the configuration with the lowest mean
+    these datasets compete, each judged on the datasets it was run on (a failed run
+    counts as regret 1). The first key is the configuration with the lowest mean
     regret, the knowledge base's best single configuration.
     """
-    ok = scores[(scores["task"] == task) & (scores["status"] == "ok")
-                & scores["loss"].notna()]
+    table = scores[scores["task"] == task]
     if families is not None:
-        ok = ok[ok["family"].isin(families)]
-    if ok.empty:
+        table = table[table["family"].isin(families)]
+    ok = (table["status"] == "ok") & table["loss"].notna()
+    if not ok.any():
         return []
-    sizes = ok["max_rows"].fillna(0) if "max_rows" in ok.columns else pd.Series(0, ok.index)
-    counts = ok.groupby(sizes)["dataset"].nunique()
+    sizes = (table["max_rows"].fillna(0) if "max_rows" in table.columns
+             else pd.Series(0, table.index))
+    counts = table[ok].groupby(sizes[ok])["dataset"].nunique()
     usable = counts[counts >= MIN_PORTFOLIO_DATASETS]
     if rows is None or usable.empty or not (usable.index > 0).all():
         size = counts.idxmax()
     else:
         size = usable.index[int(np.argmin(np.abs(np.log(usable.index.to_numpy(float))
                                                  - np.log(max(rows, 1.0)))))]
-    ok = ok[sizes == size]
-    low = ok.groupby("dataset")["loss"].transform("min")
-    spread = ok.groupby("dataset")["loss"].transform("max") - low
-    ok = ok.assign(regret=(ok["loss"] - low) / spread)[spread > 0]
-    regrets = ok.pivot_table(index="dataset", columns=["family", "config_id"],
-                             values="regret", aggfunc="mean")
+    table, ok = table[sizes == size], ok[sizes == size]
+    losses = table["loss"].where(ok)
+    low = losses.groupby(table["dataset"]).transform("min")
+    spread = losses.groupby(table["dataset"]).transform("max") - low
+    # A failed evaluation counts as the dataset's worst; one never made is unknown.
+    table = table.assign(regret=((losses - low) / spread).fillna(1.0))[spread > 0]
+    regrets = table.pivot_table(index="dataset", columns=["family", "config_id"],
+                                values="regret", aggfunc="mean")
     regrets = regrets.loc[:, regrets.notna().mean() >= 0.5]
     values = regrets.to_numpy()
     current = np.ones(len(values))
     chosen: list[int] = []
     for _ in range(min(k, values.shape[1])):
-        gains = np.nanmean(np.fmin(current[:, None], values), axis=0)
+        with_it = np.where(np.isnan(values), np.nan, np.fmin(current[:, None], values))
+        gains = np.nanmean(with_it, axis=0)  # over the datasets a configuration was run on
         gains[chosen] = np.inf
         best = int(np.argmin(gains))
         chosen.append(best)

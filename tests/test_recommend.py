@@ -239,6 +239,13 @@ def test_population_portfolio_is_greedy_at_the_nearest_sample_size():
     too_few = scores[~scores["dataset"].isin(["d0", "d1"]) | (scores["max_rows"] == 1000)]
     assert population_portfolio(too_few, TASK, 1, rows=20000) == [("lightgbm", 0)]
     assert population_portfolio(scores, "regression", 3) == []
+    # A configuration is judged on the datasets it was run on; a failure is the worst.
+    partial = _scores({("lightgbm", 0): [0.1] * 12, ("knn", 1): [0.6] * 12,
+                       ("knn", 4): [0.0] * 8 + [np.nan] * 4}, 1000)
+    assert population_portfolio(partial, TASK, 1) == [("knn", 4)]
+    failed = pd.concat([partial, _scores({("knn", 4): [np.nan] * 8 + [0.0] * 4}, 1000).assign(
+        status="failed", loss=np.nan)], ignore_index=True)
+    assert population_portfolio(failed, TASK, 1) == [("lightgbm", 0)]
 
 
 def test_startup_order_hedges_the_learners_top_with_the_portfolio():
