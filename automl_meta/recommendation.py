@@ -2,9 +2,10 @@
 
 :func:`recommend` embeds a dataset (its meta-features), asks the meta-learner what every
 candidate configuration is worth there, and returns a :class:`Recommendation`: families
-ranked by their best predicted configuration, the top-k configurations chosen to be
-diverse, per-hyperparameter priors as Optuna distributions, and the nearest datasets of
-the knowledge base as an explanation.
+ranked by their best predicted configuration, k configurations to try first (the
+learner's diverse top alternating with the knowledge base's portfolio,
+:func:`startup_order`), per-hyperparameter priors as Optuna distributions, and the
+nearest datasets of the knowledge base as an explanation.
 
 Example
 -------

@@ -53,7 +53,8 @@ _CONFIG_ATTR = f"{ATTR}:config"
 _CLAIM_ATTEMPTS = 3
 
 
-#: Trials taken from the zero-shot portfolio before the adapted surrogate chooses.
+#: Trials taken from the zero-shot start (the recommendation's order) before the
+#: adapted surrogate chooses.
 N_STARTUP = 5
 #: Weight of the ensemble's spread in the upper confidence bound ``mean + beta * std``.
 BETA = 1.0
