@@ -289,8 +289,8 @@ class Context:
         def encoder(family: str, params: dict) -> np.ndarray:
             return encode(family, self.task, params)
 
-        picks = startup_order(candidates, mean, std, anchors, k, encoder)
-        learned = set(diverse_top(candidates, mean, k, encoder))
+        learned = diverse_top(candidates, mean, k, encoder)
+        picks = startup_order(learned, anchors, mean, std, k)
         configurations = pd.DataFrame({
             "family": [candidates[i][0] for i in picks],
             "params": [candidates[i][1] for i in picks],
@@ -397,21 +397,18 @@ def population_portfolio(scores: pd.DataFrame, task: str, k: int,
     return [(str(regrets.columns[j][0]), int(regrets.columns[j][1])) for j in chosen]
 
 
-def startup_order(candidates: Sequence[tuple[str, dict]], mean: np.ndarray,
-                  std: np.ndarray, anchors: Sequence[int], k: int,
-                  encoder: Callable[[str, dict], np.ndarray],
-                  margin: float = FIRST_PICK_MARGIN) -> list[int]:
+def startup_order(learned: Sequence[int], anchors: Sequence[int], mean: np.ndarray,
+                  std: np.ndarray, k: int, margin: float = FIRST_PICK_MARGIN) -> list[int]:
     """Indices of the ``k`` candidates to try first, in order.
 
-    The meta-learner's diverse top (:func:`diverse_top`) alternates with ``anchors``
-    (candidate indices of the knowledge base's portfolio, best first), without repeats:
-    a zero-shot prediction is a guess about an unseen dataset, the portfolio a hedge
-    that did well across known ones. The first place goes to the portfolio's first
-    configuration unless the meta-learner predicts its own top better by more than
-    ``margin`` standard deviations of the difference.
+    ``learned`` (the meta-learner's diverse top, :func:`diverse_top`) alternates with
+    ``anchors`` (the knowledge base's portfolio), both candidate indices, best first,
+    without repeats: a zero-shot prediction is a guess about an unseen dataset, the
+    portfolio a hedge that did well across known ones. The first place goes to the
+    portfolio's first configuration unless the meta-learner predicts its own top better
+    (``mean``) by more than ``margin`` standard deviations (``std``) of the difference.
     """
-    learned = diverse_top(candidates, mean, k, encoder)
-    anchors = list(anchors)[:k]
+    learned, anchors = list(learned)[:k], list(anchors)[:k]
     if not anchors or not learned:
         return (learned or anchors)[:k]
     top, first = learned[0], anchors[0]

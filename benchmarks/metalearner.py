@@ -48,7 +48,7 @@ from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metadataset.store import Store
 from automl_meta.metafeatures import MetaFeatureNormalizer
 from automl_meta.metalearner import DEFAULT_METHOD, METHODS, MetaLearner
-from automl_meta.recommendation import population_portfolio, startup_order
+from automl_meta.recommendation import diverse_top, population_portfolio, startup_order
 from automl_meta.sampler import BETA, N_STARTUP
 from automl_meta.spaces import encode, from_unit, get_family
 
@@ -140,9 +140,11 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
     index = {key: i for i, key in enumerate(pool.keys)}
-    picks = startup_order(list(zip(pool.families, pool.params, strict=True)), mean, std,
-                          [index[key] for key in portfolio if key in index],
-                          min(N_STARTUP, budget), lambda f, p: encode(f, pool.task, p))
+    k = min(N_STARTUP, budget)
+    learned = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean, k,
+                          lambda f, p: encode(f, pool.task, p))
+    picks = startup_order(learned, [index[key] for key in portfolio if key in index], mean,
+                          std, k)
     model = learner
     for t in range(len(picks), min(budget, len(pool.losses))):
         if adapt and (t <= 10 or t % 5 == 0):

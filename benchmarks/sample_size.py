@@ -47,7 +47,11 @@ from metalearner import (  # noqa: E402
 
 from automl_meta.data import dataset_groups  # noqa: E402
 from automl_meta.metadataset.knowledge_base import KnowledgeBase  # noqa: E402
-from automl_meta.recommendation import population_portfolio, startup_order  # noqa: E402
+from automl_meta.recommendation import (  # noqa: E402
+    diverse_top,
+    population_portfolio,
+    startup_order,
+)
 from automl_meta.sampler import N_STARTUP  # noqa: E402
 from automl_meta.spaces import encode  # noqa: E402
 
@@ -107,9 +111,10 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, log=print, steps: int | None
             index = {key: i for i, key in enumerate(pool.keys)}
             portfolio = [index[key] for key in population_portfolio(
                 train_scores, pool.task, N_STARTUP, rows=pool.rows) if key in index]
-            orders[METHODS[3]] = startup_order(
-                list(zip(pool.families, pool.params, strict=True)), *predictions[METHODS[0]],
-                portfolio, max(TOP), lambda f, p, task=pool.task: encode(f, task, p))
+            mean, std = predictions[METHODS[0]]
+            learned = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
+                                  max(TOP), lambda f, p, task=pool.task: encode(f, task, p))
+            orders[METHODS[3]] = startup_order(learned, portfolio, mean, std, max(TOP))
             if ("lightgbm", 0) in index:
                 orders[METHODS[4]] = [index[("lightgbm", 0)]]
             if portfolio:

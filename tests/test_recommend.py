@@ -251,15 +251,11 @@ def test_population_portfolio_is_greedy_at_the_nearest_sample_size():
 def test_startup_order_hedges_the_learners_top_with_the_portfolio():
     from automl_meta.recommendation import startup_order
 
-    candidates = [("lightgbm", {"x": v}) for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)]
+    learned = [0, 1, 2, 3, 4, 5]  # the learner's diverse top, best first
     mean = np.array([3.0, 2.0, 1.0, 0.0, -1.0, -2.0])
-
-    def encoder(family, params):
-        return np.array([params["x"]])
-
     unsure, sure = np.full(6, 2.0), np.full(6, 0.1)
     # The learner's top is 5 points above the portfolio's first: only sure beats 2 sd.
-    assert startup_order(candidates, mean, unsure, [5, 4], 4, encoder) == [5, 0, 1, 4]
-    assert startup_order(candidates, mean, sure, [5, 4], 4, encoder) == [0, 5, 1, 4]
-    assert startup_order(candidates, mean, sure, [1, 0], 6, encoder) == [0, 1, 2, 3, 4, 5]
-    assert startup_order(candidates, mean, sure, [], 3, encoder) == [0, 1, 2]
+    assert startup_order(learned, [5, 4], mean, unsure, 4) == [5, 0, 1, 4]
+    assert startup_order(learned, [5, 4], mean, sure, 4) == [0, 5, 1, 4]
+    assert startup_order(learned, [1, 0], mean, sure, 6) == [0, 1, 2, 3, 4, 5]
+    assert startup_order(learned, [], mean, sure, 3) == [0, 1, 2]
