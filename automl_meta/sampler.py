@@ -58,9 +58,22 @@ _CLAIM_ATTEMPTS = 3
 N_STARTUP = 5
 #: Weight of the ensemble's spread in the upper confidence bound ``mean + beta * std``.
 BETA = 1.0
+#: Coverage: trial ``n_startup + COVERAGE_OFFSET``, and every ``COVERAGE_PERIOD``-th
+#: trial after it, goes to the best candidate of a family the study has not tried yet
+#: while one is left. The meta-learner can rank a whole family low on a dataset where
+#: it wins (linear models on Hill_Valley); one trial of it is then enough for the
+#: adapted surrogate to see it (benchmarks/metalearner.py measures the schedule).
+COVERAGE_OFFSET = 2
+COVERAGE_PERIOD = 5
 #: With ``time_left``: the largest share of the time left that a proposed configuration
 #: may be predicted to take (while an affordable one exists).
 AFFORDABLE_SHARE = 0.25
+
+
+def is_coverage_trial(number: int, n_startup: int) -> bool:
+    """Whether trial ``number`` goes to a family not tried yet, when one is left."""
+    after = number - n_startup - COVERAGE_OFFSET
+    return after >= 0 and after % COVERAGE_PERIOD == 0
 
 
 def trial_params(family: str, params: Mapping) -> dict:
@@ -90,8 +103,9 @@ class MetaLearnedSampler(BaseSampler):
     perturbations of the best trials: the adapted surrogate rates near-copies of the
     incumbents highly, and studies that took them stalled; benchmarks/sampler.py). With
     probability ``exploration`` a trial instead takes a uniformly random configuration of
-    the full space, so that no region stays out of reach. Parameters the sampler does not
-    know go to ``fallback``.
+    the full space, so that no region stays out of reach; and a coverage trial now and
+    then takes the best candidate of a family not tried yet (``coverage``). Parameters
+    the sampler does not know go to ``fallback``.
 
     Several workers can share one study on an RDB storage: the portfolio is indexed by
     trial number, each decision is written to the trial's system attributes
@@ -121,6 +135,12 @@ class MetaLearnedSampler(BaseSampler):
         Weight of the ensemble's standard deviation in the acquisition.
     exploration : float, default 0.1
         Probability of a uniformly random trial.
+    coverage : bool, default True
+        Trial ``n_startup + 2``, and every fifth trial after it, takes the best
+        candidate of a family the study has not tried yet, while one is left
+        (:data:`COVERAGE_OFFSET`, :data:`COVERAGE_PERIOD`; the trial's source is
+        ``"coverage"``), so that a family the meta-learner ranks low on this dataset
+        still gets a trial.
     fallback : optuna.samplers.BaseSampler or None
         For parameters outside the chosen configuration; None: ``TPESampler(seed=seed)``.
     time_left : callable or None
@@ -144,8 +164,8 @@ class MetaLearnedSampler(BaseSampler):
                  metafeatures: pd.Series | None = None, learner=None, knowledge_base=None,
                  families: Sequence[str] | None = None, n_startup: int = N_STARTUP,
                  n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
-                 fallback: BaseSampler | None = None, time_left=None,
-                 rows: int | None = None, seed: int | None = None) -> None:
+                 coverage: bool = True, fallback: BaseSampler | None = None,
+                 time_left=None, rows: int | None = None, seed: int | None = None) -> None:
         for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise DataValidationError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -153,6 +173,8 @@ class MetaLearnedSampler(BaseSampler):
             raise DataValidationError(f"beta must be a finite number >= 0, got {beta!r}")
         if not (isinstance(exploration, (int, float)) and 0 <= exploration <= 1):
             raise DataValidationError(f"exploration must be within [0, 1], got {exploration!r}")
+        if not isinstance(coverage, (bool, np.bool_)):
+            raise DataValidationError(f"coverage must be True or False, got {coverage!r}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
             raise DataValidationError(f"seed must be an integer or None, got {seed!r}")
         if fallback is not None and not isinstance(fallback, BaseSampler):
@@ -170,6 +192,7 @@ class MetaLearnedSampler(BaseSampler):
         self._n_candidates = int(n_candidates)
         self._beta = float(beta)
         self._exploration = float(exploration)
+        self._coverage = bool(coverage)
         self._seed = np.random.SeedSequence(seed).entropy if seed is None else int(seed)
         self._fallback = fallback if fallback is not None else optuna.samplers.TPESampler(
             seed=seed)
@@ -280,10 +303,11 @@ class MetaLearnedSampler(BaseSampler):
         space = self._space
         rng = np.random.default_rng([self._seed, trial.number, len(taken)])
         past = study._storage.get_all_trials(study._study_id, deepcopy=False)
-        seen = {_key(t.params) for t in past if t._trial_id != trial._trial_id and t.params}
-        seen |= {_key(t.system_attrs[_CONFIG_ATTR]["params"]) for t in past
-                 if t._trial_id != trial._trial_id and _CONFIG_ATTR in t.system_attrs}
-        seen |= taken
+        others = [t for t in past if t._trial_id != trial._trial_id]
+        claimed = [t.params for t in others if t.params]
+        claimed += [t.system_attrs[_CONFIG_ATTR]["params"] for t in others
+                    if _CONFIG_ATTR in t.system_attrs]
+        seen = {_key(p) for p in claimed} | taken
         affordable = self._affordability(past)
         if trial.number < self._n_startup:
             portfolio = self._zero_shot_portfolio()
@@ -312,10 +336,16 @@ class MetaLearnedSampler(BaseSampler):
         acquisition = mean + self._beta * std
         ok, seconds = affordable([space.to_params(configs[i]) for i in fresh],
                                  with_seconds=True)
+        source = "surrogate"
+        if self._coverage and is_coverage_trial(trial.number, self._n_startup):
+            tried = {space.family_of(c) for c in map(space.parse, claimed) if c is not None}
+            untried = np.array([space.family_of(configs[i]) not in tried for i in fresh])
+            if (ok & untried).any():
+                ok, source = ok & untried, "coverage"
         # Nothing affordable: the quickest, the likeliest to finish in time.
         i = int(np.argmax(np.where(ok, acquisition, -np.inf))) if ok.any() else int(
             np.argmin(seconds))
-        return {"source": "surrogate", "params": space.to_params(configs[fresh[i]]),
+        return {"source": source, "params": space.to_params(configs[fresh[i]]),
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
 
     def _affordability(self, past: Sequence[FrozenTrial]):

@@ -49,7 +49,7 @@ from automl_meta.metadataset.store import Store
 from automl_meta.metafeatures import MetaFeatureNormalizer
 from automl_meta.metalearner import DEFAULT_METHOD, METHODS, MetaLearner
 from automl_meta.recommendation import diverse_top, population_portfolio, startup_order
-from automl_meta.sampler import BETA, N_STARTUP
+from automl_meta.sampler import BETA, N_STARTUP, is_coverage_trial
 from automl_meta.spaces import encode, from_unit, get_family
 
 BUDGETS = (1, 3, 5, 10, 25, 50)
@@ -135,8 +135,10 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
     :func:`~automl_meta.recommendation.startup_order` orders them: the learner's diverse
     top alternating with the training datasets' ``portfolio``, whose first configuration
     goes first unless the learner is confident of its own), then UCB over the remaining
-    pool; the surrogate re-adapts after each of the first 10 trials, then every 5
-    (adaptation always restarts from the meta-learned weights)."""
+    pool, where a coverage trial (:func:`~automl_meta.sampler.is_coverage_trial`) takes
+    the best of the families not picked yet; the surrogate re-adapts after each of the
+    first 10 trials, then every 5 (adaptation always restarts from the meta-learned
+    weights)."""
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
     index = {key: i for i, key in enumerate(pool.keys)}
@@ -155,7 +157,13 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
         mean, std = model.predict(features, [pool.families[i] for i in remaining],
                                   [pool.params[i] for i in remaining], task=pool.task,
                                   rows=pool.rows)
-        picks.append(remaining[int(np.argmax(mean + BETA * std))])
+        acquisition = mean + BETA * std
+        if is_coverage_trial(t, N_STARTUP):
+            tried = {pool.families[i] for i in picks}
+            untried = np.array([pool.families[i] not in tried for i in remaining])
+            if untried.any():
+                acquisition = np.where(untried, acquisition, -np.inf)
+        picks.append(remaining[int(np.argmax(acquisition))])
     return picks
 
 

@@ -21,6 +21,7 @@ from automl_meta.metalearner import MetaLearner
 from automl_meta.sampler import (
     MetaLearnedSampler,
     config_from_params,
+    is_coverage_trial,
     trial_params,
     warm_start_study,
 )
@@ -103,6 +104,27 @@ def test_exploration_and_no_portfolio(meta_trained):
     assert sources(study) == ["exploration"] * 6
 
 
+def test_coverage_trials_take_a_family_not_tried_yet(meta_trained):
+    covered = 0
+    for latent in HELD_OUT[:3]:
+        study = optuna.create_study(direction="maximize", sampler=sampler_for(
+            meta_trained, latent, n_startup=1, exploration=0.0, seed=0))
+        study.optimize(objective_for(latent), n_trials=9)
+        families = [t.params["family"] for t in study.trials]
+        for t in study.trials:
+            if is_coverage_trial(t.number, 1) and set(families[:t.number]) != set(FAMILIES):
+                assert sources(study)[t.number] == "coverage"
+                assert families[t.number] not in families[:t.number]
+                covered += 1
+            else:
+                assert sources(study)[t.number] != "coverage"
+    assert covered  # the learner keeps to one family at first on at least one task
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(
+        meta_trained, HELD_OUT[0], n_startup=1, exploration=0.0, coverage=False, seed=0))
+    study.optimize(objective_for(HELD_OUT[0]), n_trials=9)
+    assert "coverage" not in sources(study)
+
+
 def test_families_restrict_the_choices(meta_trained):
     study = optuna.create_study(direction="maximize", sampler=sampler_for(
         meta_trained, HELD_OUT[3], families=["knn"], seed=0))
@@ -117,6 +139,7 @@ def test_bad_sampler_arguments_are_named(meta_trained):
                           ({"exploration": 2.0}, "exploration"),
                           ({"n_candidates": 0}, "n_candidates"),
                           ({"fallback": "tpe"}, "fallback"),
+                          ({"coverage": "yes"}, "coverage must be True or False"),
                           ({"time_left": 30}, "time_left must be a function")]:
         with pytest.raises(DataValidationError, match=match):
             MetaLearnedSampler(metafeatures=features, task=TASK, learner=learner,
