@@ -222,6 +222,26 @@ def test_costs_learned_from_the_knowledge_base_rank_configurations():
     assert costs.calibrate([]) is None
 
 
+def test_costs_of_untried_families_grow_with_the_rows_as_in_the_knowledge_base():
+    kb = KnowledgeBase.load()
+    features = kb.metafeatures.set_index("dataset").iloc[0]
+    forest, svm = (default_params(f, "classification") for f in ("random_forest", "svm"))
+    trial = optuna.trial.create_trial(
+        params=trial_params("random_forest", forest), value=0.9,
+        distributions={k: CategoricalDistribution([v]) for k, v in
+                       trial_params("random_forest", forest).items()})
+    trial.datetime_complete = trial.datetime_start + pd.Timedelta(seconds=2)
+    predicted = {}
+    for rows in (1_000, 50_000):
+        costs = MetaLearnedSampler(metafeatures=features, task="classification",
+                                   knowledge_base=kb, time_left=lambda: 60.0,
+                                   rows=rows)._costs
+        # The extension's 1,000 -> 8,000 rows: an SVM's fit time grows faster than a forest's.
+        assert costs.growth["svm"] > costs.growth["random_forest"] + 0.5
+        predicted[rows] = costs.seconds([trial_params("svm", svm)], costs.calibrate([trial]))[0]
+    assert predicted[50_000] > 5 * predicted[1_000]
+
+
 # ---------------------------------------------------------------------------------------
 # Several workers on one study
 
