@@ -30,6 +30,7 @@ import math
 import numbers
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ class _AutoMetaSearch(BaseEstimator):
         metric: str | None = None,
         cv: int | float | str = "auto",
         n_jobs: int = 1,
-        ensemble_size: int = 1,
+        ensemble_size: int = 10,
         families: Sequence[str] | None = None,
         random_state: int | np.random.RandomState | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
@@ -132,9 +133,10 @@ class _AutoMetaSearch(BaseEstimator):
         self.cv_ = _resolve_cv(self.cv, dataset, self.time_budget)
         make_folds(dataset, self.cv_, seed)  # an impossible cv fails here, not in every trial
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
-                         self.time_budget, self.cv_)
+                         self.time_budget, self.cv_,
+                         min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE))
         objective = _Objective(dataset, tuple(families), metric.name, self.cv_, seed, budget,
-                               {} if self.ensemble_size > 1 else None)
+                               _OutOfFold() if self.ensemble_size > 1 else None)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric)
             # Seeded as in an earlier run, the sampler of a resumed study would propose
@@ -173,8 +175,12 @@ class _AutoMetaSearch(BaseEstimator):
         members = {int(best["trial"]): 1}
         self.ensemble_score_ = self.best_score_
         if self.ensemble_size > 1:
-            members, self.ensemble_score_ = _caruana(leaderboard, objective.oof, dataset, metric,
-                                                     self.ensemble_size)
+            refit_seconds = dict(zip(leaderboard["trial"].astype(int),
+                                     leaderboard["fit_seconds"] / budget.trained_sizes,
+                                     strict=True))
+            members, self.ensemble_score_ = _caruana(
+                leaderboard, objective.oof, dataset, metric, self.ensemble_size,
+                refit_seconds, None if budget.deadline is None else budget.left())
         rows = leaderboard.set_index("trial").loc[list(members)]
         self.ensemble_ = pd.DataFrame({
             "trial": list(members), "family": rows["family"].to_numpy(),
@@ -316,7 +322,7 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         best pipeline (the search keeps back the time that refit is estimated to take). A
         trial still running when the search's time is spent is stopped (the evaluation
         runs in a worker process that is killed), so ``fit`` returns within a few seconds
-        of the budget (an ensemble's extra refits come on top). None: no limit (then
+        of the budget, an ensemble's refits included. None: no limit (then
         ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
@@ -335,12 +341,14 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     n_jobs : int, default=1
         Trials run in parallel (threads; each evaluation runs in its own worker process).
         -1: one per CPU.
-    ensemble_size : int, default=1
+    ensemble_size : int, default=10
         1: refit the best trial alone. More: greedy ensemble selection with replacement
         (Caruana et al., 2004) over the out-of-fold predictions of the best 20 trials, for
         up to ``ensemble_size`` rounds (the best round is kept); the selected pipelines
-        are refit on all data after the search (outside ``time_budget``) and averaged
-        with their weights.
+        are refit on all data after the search and averaged with their weights. Under a
+        ``time_budget`` the search keeps back the time to refit its best three trials,
+        and selection adds a pipeline only while the estimated refits (from its trial's
+        fit times) fit in the time left.
     families : list of str or None, default=None
         Model families to search (:data:`automl_meta.spaces.FAMILIES`); all by default.
     random_state : int, RandomState or None, default=None
@@ -473,32 +481,39 @@ def _resolve_cv(cv: int | float | str, dataset: Dataset,
 
 
 class _Budget:
-    """The search's deadline, less the time refitting the best trial so far will take.
+    """The search's deadline, less the time refitting the best trials so far will take.
 
-    Used as an Optuna callback: after each trial it re-estimates that refit (one fit on
-    all rows ~ the trial's summed fits / the rows they trained on, in dataset sizes:
-    cv - 1 for folds, 1 - share for a holdout; capped at half the budget) and stops the
-    study once nothing is left, so that ``fit`` as a whole, refit included, keeps to
-    ``time_budget``.
+    Used as an Optuna callback: after each trial it re-estimates the refit of the best
+    ``members`` trials (one fit on all rows ~ a trial's summed fits / the rows they
+    trained on, in dataset sizes: cv - 1 for folds, 1 - share for a holdout; capped at
+    half the budget) and stops the study once nothing is left, so that ``fit`` as a
+    whole, refits included, keeps to ``time_budget``.
     """
 
-    def __init__(self, deadline: float | None, seconds: float | None, cv: int | float):
-        self.deadline, self.seconds = deadline, seconds
+    def __init__(self, deadline: float | None, seconds: float | None, cv: int | float,
+                 members: int = 1):
+        self.deadline, self.seconds, self.members = deadline, seconds, members
         self.trained_sizes = cv - 1 if _is_int(cv) else 1 - cv
         self.reserve = 0.0
 
+    def left(self) -> float:
+        """Seconds to the deadline."""
+        return self.deadline - time.monotonic()
+
     def remaining(self) -> float:
-        return self.deadline - self.reserve - time.monotonic()
+        """Seconds the search has left: to the deadline, less the refits' reserve."""
+        return self.left() - self.reserve
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.deadline is None:
             return
-        try:
-            fit_seconds = study.best_trial.user_attrs.get("fit_seconds")
-        except ValueError:  # no trial completed yet
-            fit_seconds = None
-        if fit_seconds:
-            self.reserve = min(fit_seconds / self.trained_sizes, 0.5 * self.seconds)
+        done = [t for t in study.get_trials(deepcopy=False,
+                                            states=(optuna.trial.TrialState.COMPLETE,))
+                if t.user_attrs.get("fit_seconds")]
+        best = sorted(done, key=lambda t: t.value)[:self.members]
+        if best:
+            refits = sum(t.user_attrs["fit_seconds"] for t in best) / self.trained_sizes
+            self.reserve = min(refits, 0.5 * self.seconds)
         if self.remaining() <= 0:
             study.stop()
 
@@ -513,8 +528,8 @@ class _Objective:
     cv: int | float
     seed: int
     budget: _Budget
-    #: Out-of-fold predictions by trial number, kept when ensembling (else None).
-    oof: dict | None = None
+    #: Out-of-fold predictions of the best trials, kept when ensembling (else None).
+    oof: _OutOfFold | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -546,23 +561,51 @@ class _Objective:
             trial.set_user_attr("error", result.error)
             return math.nan  # Optuna records the trial as failed and goes on
         fold_scores = result.fold_scores[self.metric]
+        loss = float(get_metric(self.metric, self.dataset.task).loss(np.mean(fold_scores)))
         if self.oof is not None:
-            self.oof[trial.number] = result.oof
+            self.oof.add(trial.number, loss, result.oof)
         trial.set_user_attr("fold_scores", fold_scores)
         trial.set_user_attr("fit_seconds", float(np.sum(result.fit_seconds)))
-        return float(get_metric(self.metric, self.dataset.task).loss(np.mean(fold_scores)))
+        return loss
 
 
 #: Trials (the best by cross-validated score) that greedy ensemble selection draws from.
 ENSEMBLE_CANDIDATES = 20
 
+#: With ensembling, the search keeps back the time to refit this many of its best trials.
+ENSEMBLE_REFIT_RESERVE = 3
+
+
+class _OutOfFold(dict):
+    """Out-of-fold predictions by trial number, of the ``ENSEMBLE_CANDIDATES`` trials
+    with the lowest loss so far (the only ones ensemble selection draws from), so that
+    a long search does not hold every trial's predictions."""
+
+    def __init__(self):
+        super().__init__()
+        self._losses: dict[int, float] = {}
+        self._lock = threading.Lock()  # trials end in parallel threads with n_jobs > 1
+
+    def add(self, number: int, loss: float, predictions: np.ndarray) -> None:
+        with self._lock:
+            self[number] = predictions
+            self._losses[number] = loss if math.isfinite(loss) else math.inf
+            if len(self) > ENSEMBLE_CANDIDATES:
+                worst = max(self._losses, key=self._losses.__getitem__)
+                del self[worst], self._losses[worst]
+
 
 def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Metric,
-             size: int) -> tuple[dict[int, int], float]:
+             size: int, refit_seconds: dict[int, float] | None = None,
+             refit_time: float | None = None) -> tuple[dict[int, int], float]:
     """Greedy ensemble selection with replacement (Caruana et al., 2004) on out-of-fold
     predictions: ``size`` rounds, each adding the trial that most improves the blend's
     score; the best round's blend is kept. Returns (trial number -> times chosen, score
-    of the blend)."""
+    of the blend).
+
+    With ``refit_time``, a trial not chosen yet is a candidate only while the estimated
+    refits of the chosen trials and its own (``refit_seconds``) fit in that many
+    seconds; the first member is always allowed."""
     ok = leaderboard[(leaderboard["status"] == "ok") & leaderboard["trial"].isin(list(oof))]
     numbers = [int(t) for t in ok["trial"].head(ENSEMBLE_CANDIDATES)]
     # Every trial used the same splits: a holdout predicts its validation rows only.
@@ -574,15 +617,21 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     chosen: list[int] = []
     total = None
     history: list[tuple[float, int]] = []  # (loss of the blend, rounds)
+    refits = 0.0
     for _ in range(size):
         best = None
         for number, predictions in candidates:
+            if (refit_time is not None and chosen and number not in chosen
+                    and refits + refit_seconds[number] > refit_time):
+                continue
             blend = predictions if total is None else (total + predictions) / (len(chosen) + 1)
             loss = float(metric.loss(_blend_score(metric, y, blend, labels)))
             if best is None or loss < best[0]:
                 best = (loss, number, predictions)
         if best is None or not math.isfinite(best[0]):
             break
+        if best[1] not in chosen and refit_seconds is not None:
+            refits += refit_seconds[best[1]]
         chosen.append(best[1])
         total = best[2].copy() if total is None else total + best[2]
         history.append((best[0], len(chosen)))

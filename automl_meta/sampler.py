@@ -146,7 +146,8 @@ class MetaLearnedSampler(BaseSampler):
     time_left : callable or None
         For a search under a time budget: returns the seconds the search has left. Each
         trial's duration then calibrates a cost model (which hyperparameters make a
-        family slow, learned from the knowledge base's fit times), and configurations
+        family slow, learned from the knowledge base's fit times; a family not tried
+        yet is corrected by how fast its fit time grows with the rows), and configurations
         predicted to take more than :data:`AFFORDABLE_SHARE` of the time left are not
         proposed while an affordable one exists: on data much larger than the knowledge
         base's, the portfolio's large forests would otherwise use up a short budget in
@@ -392,8 +393,9 @@ class _Costs:
     duration against that prediction gives a per-family log offset, which carries the
     prediction to this dataset's size. A family not tried yet takes the tried families'
     offsets, corrected by how much faster its fit time grows with the rows
-    (:meth:`growth`: on 14,000 rows an SVM is 10-20 times slower, relative to a forest,
-    than on the knowledge base's 1,000).
+    (the attribute ``growth``, the slope of log fit seconds over log rows measured on the
+    knowledge base's larger samples: on 14,000 rows an SVM is 10-20 times slower,
+    relative to a forest, than on the knowledge base's 1,000).
     """
 
     def __init__(self, space: _FamilySpace):

@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -78,6 +79,7 @@ from automl_meta.data import (
     load_manifest_entry,
     read_manifest,
 )
+from automl_meta.estimators import AutoMetaClassifier
 from automl_meta.evaluation.metrics import DEFAULT_METRIC, get_metric
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metalearner import DEFAULT_METHOD
@@ -95,6 +97,8 @@ METHODS = BUDGETED + BUDGET_FREE
 LEARNED = ("automl_meta", "automl_meta_zero_shot")
 #: Methods whose trials are validated as ``--cv`` says (our estimators' searches).
 VALIDATED = ("automl_meta", "optuna_tpe")
+#: What our estimators' searches refit: their default ``ensemble_size``.
+ENSEMBLE_SIZE = inspect.signature(AutoMetaClassifier).parameters["ensemble_size"].default
 #: The zero-shot comparison: ours first.
 ZERO_SHOT = ("automl_meta_zero_shot", "lightgbm_default", "flaml_zero_shot")
 #: Two test scores closer than this, relative to the larger, are a tie.
@@ -351,13 +355,16 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
     return {record_key(r) for r in records if r["status"] in keep}
 
 
-def current(records: Iterable[dict], version: str, cv) -> list[dict]:
+def current(records: Iterable[dict], version: str, cv,
+            ensemble_size: int = ENSEMBLE_SIZE) -> list[dict]:
     """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
     code or knowledge base (``version``) and of :data:`VALIDATED` methods made with
-    another ``cv`` (or before runs recorded it): those are run again."""
+    another ``cv`` (or before runs recorded it) or ``ensemble_size`` (1 before runs
+    recorded it): those are run again."""
     return [r for r in records
             if (r["method"] not in LEARNED or r.get("code") == version)
-            and (r["method"] not in VALIDATED or r.get("cv") == cv)]
+            and (r["method"] not in VALIDATED or (r.get("cv") == cv and r.get(
+                "ensemble_size", 1) == ensemble_size))]
 
 
 def latest(records: Iterable[dict]) -> list[dict]:
@@ -820,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
         if record["method"] in LEARNED:
             record["code"] = version
         if record["method"] in VALIDATED:
-            record["cv"] = args.cv
+            record.update(cv=args.cv, ensemble_size=ENSEMBLE_SIZE)
         append_record(runs_path, record)
         counter[0] += 1
         budget = "-" if record["budget"] is None else f"{record['budget']:g} s"

@@ -14,6 +14,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 from automl_meta.data import make_dataset
+from automl_meta.estimators import AutoMetaClassifier
 from automl_meta.evaluation.metrics import get_metric
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -175,9 +176,14 @@ def test_runs_of_searches_validated_otherwise_are_run_again():
         "automl_meta", "optuna_tpe", "flaml"))
     ours = {**ours, "code": "v"}
     records = [{**ours, "cv": 5}, {**ours, "cv": "auto"}, {**tpe, "cv": 5}, tpe, flaml]
-    kept = e2e.current(records, "v", "auto")
+    kept = e2e.current(records, "v", "auto", ensemble_size=1)
     assert [(r["method"], r.get("cv")) for r in kept] == [("automl_meta", "auto"),
                                                           ("flaml", None)]
+    # Runs that refit another ensemble size (1 when a record does not say) are redone.
+    records = [{**ours, "cv": "auto"}, {**tpe, "cv": "auto", "ensemble_size": 10}, flaml]
+    kept = e2e.current(records, "v", "auto", ensemble_size=10)
+    assert [r["method"] for r in kept] == ["optuna_tpe", "flaml"]
+    assert e2e.ENSEMBLE_SIZE == AutoMetaClassifier().ensemble_size
 
 
 def test_test_score_aligns_class_columns():

@@ -385,7 +385,7 @@ def test_ensemble_selection_blends_the_best_trials(task):
     X = mixed_frame(120, seed=3)
     y = mixed_target(X, task, seed=3)
     cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
-    single = cls(n_trials=6, families=["linear", "knn"], **FAST).fit(X, y)
+    single = cls(n_trials=6, families=["linear", "knn"], ensemble_size=1, **FAST).fit(X, y)
     model = cls(n_trials=6, families=["linear", "knn"], ensemble_size=8, **FAST).fit(X, y)
     ensemble = model.ensemble_
     assert ensemble["weight"].sum() == pytest.approx(1.0)
@@ -458,6 +458,23 @@ def test_caruana_blends_complementary_trials_and_keeps_a_dominant_one():
     members, score = estimators._caruana(board.iloc[[0, 2]], {0: oof[0], 2: oof[2]},
                                          dataset, metric, size=6)
     assert members == {0: 1}  # adding the useless trial never helps: one round kept
+    # Under a time budget a second member joins only if its refit fits in the time left.
+    refits = {0: 3.0, 1: 3.0, 2: 0.1}
+    members, _ = estimators._caruana(board, oof, dataset, metric, size=6,
+                                     refit_seconds=refits, refit_time=5.0)
+    assert set(members) == {0} or set(members) == {1}  # the first member is always allowed
+    members, score = estimators._caruana(board, oof, dataset, metric, size=6,
+                                         refit_seconds=refits, refit_time=6.0)
+    assert set(members) == {0, 1} and score == pytest.approx(1.0)
+
+
+def test_out_of_fold_store_keeps_the_best_trials_only(monkeypatch):
+    monkeypatch.setattr(estimators, "ENSEMBLE_CANDIDATES", 3)
+    store = estimators._OutOfFold()
+    for number, loss in enumerate([0.5, 0.1, float("nan"), 0.3, 0.2, 0.9]):
+        store.add(number, loss, np.full(4, number))
+    assert sorted(store) == [1, 3, 4]  # the three lowest losses; NaN counts as the worst
+    np.testing.assert_array_equal(store[3], np.full(4, 3))
 
 
 def test_ensemble_size_is_checked(cls_data):
@@ -469,7 +486,14 @@ def test_ensemble_size_is_checked(cls_data):
 def test_budget_keeps_back_the_best_trials_refit_time():
     class Study:  # what the callback reads of a study, and whether it stopped it
         best_trial = optuna.trial.create_trial(value=0.1, user_attrs={"fit_seconds": 8.0})
+        trials = [optuna.trial.create_trial(value=0.3, user_attrs={"fit_seconds": 2.0}),
+                  best_trial,
+                  optuna.trial.create_trial(value=0.2, user_attrs={"fit_seconds": 4.0}),
+                  optuna.trial.create_trial(value=0.5, user_attrs={"fit_seconds": 40.0})]
         stopped = False
+
+        def get_trials(self, deepcopy, states):
+            return [t for t in self.trials if t.state in states]
 
         def stop(self):
             self.stopped = True
@@ -485,6 +509,9 @@ def test_budget_keeps_back_the_best_trials_refit_time():
     holdout = estimators._Budget(time.monotonic() + 60, 60, cv=0.2)
     holdout(study, study.best_trial)
     assert holdout.reserve == pytest.approx(10.0)  # 8 s on 80% of the rows: ~10 s on all
+    ensemble = estimators._Budget(time.monotonic() + 60, 60, cv=5, members=3)
+    ensemble(study, study.best_trial)
+    assert ensemble.reserve == pytest.approx((8 + 4 + 2) / 4)  # the best three trials' refits
     spent = estimators._Budget(time.monotonic() + 1, 1, cv=2)
     spent(study, study.best_trial)  # 0.5 s kept back
     assert not study.stopped
