@@ -3,7 +3,8 @@
 :class:`AutoMetaClassifier` and :class:`AutoMetaRegressor` cross-validate configurations
 of the model families of :mod:`automl_meta.spaces` in an Optuna study, starting from each
 family's default configuration, under a wall-clock ``time_budget`` and/or a number of
-trials; then they refit the best pipeline on all the data.
+trials; then they refit the best pipeline, or a greedy ensemble of the best pipelines, on
+all the data.
 
 Fitted estimators pickle (``joblib.dump``/``joblib.load``). Loading a model file runs
 pickled code: load only model files from a source you trust.
@@ -111,7 +112,8 @@ class _AutoMetaSearch(BaseEstimator):
         return tags
 
     def fit(self, X, y, *, callbacks: Sequence[Callable] | None = None):
-        """Search configurations by cross-validation, then refit the best on all data.
+        """Search configurations by cross-validation, then refit the best (or an ensemble
+        of the best) on all data.
 
         Parameters
         ----------
@@ -304,7 +306,7 @@ class _AutoMetaSearch(BaseEstimator):
         return _conform(frame.reset_index(drop=True), self._schema)
 
     def predict(self, X) -> np.ndarray:
-        """Predictions of the refit best pipeline for ``X`` (same columns as in fit).
+        """Predictions of the refit pipeline or ensemble for ``X`` (same columns as in fit).
 
         Categories not seen in fit are handled by the pipeline (as missing or ignored).
         """
@@ -318,8 +320,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     Parameters
     ----------
     time_budget : float or None, default=60
-        Wall-clock seconds for the whole fit: meta-features, search and the refit of the
-        best pipeline (the search keeps back the time that refit is estimated to take). A
+        Wall-clock seconds for the whole fit: meta-features, search and the refits (the
+        search keeps back the time those refits are estimated to take). A
         trial still running when the search's time is spent is stopped (the evaluation
         runs in a worker process that is killed), so ``fit`` returns within a few seconds
         of the budget, an ensemble's refits included. None: no limit (then

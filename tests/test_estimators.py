@@ -309,6 +309,8 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
     assert code == EXIT_OK
     assert model_path.is_file()
     assert "rank" in out and "family" in out and "linear" in out
+    ensemble = joblib.load(model_path).ensemble_
+    assert (f"refit: an ensemble of {len(ensemble)} pipelines" in out) == (len(ensemble) > 1)
     code = main(["predict", str(model_path), str(csv_file), "--out", str(preds_path),
                  "--proba"])
     assert code == EXIT_OK
@@ -373,10 +375,11 @@ def test_cli_fit_without_out_prints_the_leaderboard_and_writes_nothing(csv_file,
     monkeypatch.chdir(tmp_path)
     before = set(tmp_path.iterdir())
     code = main(["fit", str(csv_file), "--target", "label", "--trials", "2", "--families",
-                 "linear", "--cv", "2", "--no-meta", "--quiet"])
+                 "linear", "--cv", "2", "--no-meta", "--quiet", "--ensemble-size", "1"])
     assert code == EXIT_OK
     out = capsys.readouterr().out
     assert "(2-fold CV)" in out and "not saved (pass --out PATH to keep it)" in out
+    assert "ensemble" not in out
     assert set(tmp_path.iterdir()) == before
 
 

@@ -27,7 +27,8 @@ def add_parsers(subparsers) -> None:
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
         description="Run an Optuna search over model families and their hyperparameters "
-        "under a time budget, refit the best pipeline on all rows and save it with joblib.")
+        "under a time budget, refit the best pipeline (or a greedy ensemble of the best) on "
+        "all rows and save it with joblib.")
     add_data_arguments(fit)
     fit.add_argument("--time", type=float, default=60.0, metavar="SECONDS",
                      help="wall-clock budget of the search (60)")
@@ -38,6 +39,9 @@ def add_parsers(subparsers) -> None:
                           "or auto: 5 folds, or a 10%% holdout on data too large for the "
                           "budget (auto)")
     fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
+    fit.add_argument("--ensemble-size", type=int, default=10, metavar="N",
+                     help="rounds of greedy ensemble selection over the best trials; 1: "
+                          "refit the best trial alone (10)")
     fit.add_argument("--families", nargs="+", metavar="FAMILY",
                      help="model families to search (default: all)")
     fit.add_argument("--seed", type=int, default=0)
@@ -79,7 +83,8 @@ def run_fit(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.data, target=args.target, task=args.task)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
     model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
-                n_jobs=args.jobs, families=args.families, random_state=args.seed,
+                n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
+                random_state=args.seed,
                 storage=args.storage, study_name=args.study_name,
                 knowledge_base=False if args.no_meta else args.knowledge_base)
     print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
@@ -98,9 +103,15 @@ def run_fit(args: argparse.Namespace) -> int:
         print(leaderboard_table(model.leaderboard_))
     validation = (f"{model.cv_}-fold CV" if isinstance(model.cv_, int)
                   else f"a {model.cv_:.0%} holdout")
-    print(f"best: {model.best_params_['family']} {model.study_.user_attrs['metric']} "
-          f"{model.best_score_:.4f} ({validation}); " + (f"wrote {out}" if out is not None
-                                           else "not saved (pass --out PATH to keep it)"))
+    metric = model.study_.user_attrs["metric"]
+    print(f"best: {model.best_params_['family']} {metric} {model.best_score_:.4f} "
+          f"({validation}); " + (f"wrote {out}" if out is not None
+                                 else "not saved (pass --out PATH to keep it)"))
+    if len(model.ensemble_) > 1:
+        members = ", ".join(f"{row.family} (trial {row.trial}) {row.weight:.2f}"
+                            for row in model.ensemble_.itertuples())
+        print(f"refit: an ensemble of {len(model.ensemble_)} pipelines, {metric} "
+              f"{model.ensemble_score_:.4f} out of fold: {members}")
     return EXIT_OK
 
 
