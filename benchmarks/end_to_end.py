@@ -17,9 +17,11 @@ AUC, one-vs-rest macro for multiclass; RMSE), through :mod:`automl_meta.evaluati
 metrics:
 
 - ``automl_meta``: :class:`~automl_meta.estimators.AutoMetaClassifier` /
-  ``AutoMetaRegressor`` with the fold's knowledge base, ``time_budget`` = the budget;
+  ``AutoMetaRegressor`` with the fold's knowledge base, ``time_budget`` = the budget,
+  their defaults otherwise (``cv`` as ``--cv`` says; an ensemble of the best trials,
+  :data:`ENSEMBLE_SIZE` rounds);
 - ``optuna_tpe``: the same estimators with ``knowledge_base=False`` (Optuna TPE over the
-  same spaces, family defaults first, no meta-learning);
+  same spaces, family defaults first, no meta-learning; the same ensembling);
 - ``flaml``: ``flaml.AutoML`` with ``time_budget``, ``metric`` (``roc_auc``,
   ``roc_auc_ovr`` for multiclass, ``rmse``), ``n_jobs`` and ``seed``; its own defaults
   otherwise;
