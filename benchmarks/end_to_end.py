@@ -45,9 +45,10 @@ zero-shot better than LightGBM defaults on at least 70%.
 
     python benchmarks/end_to_end.py --knowledge-base metadata --budgets 30 120
 
-writes benchmarks/results/end_to_end.{json,md}. Every finished run is appended to a JSONL
-file under ``--cache`` and skipped when the same command runs again, so a killed run
-resumes where it stopped (meta-learners are cached there too).
+writes benchmarks/results/end_to_end.{json,md} (``--out`` and ``--name`` change that).
+Every finished run is appended to a JSONL file under ``--cache`` and skipped when the
+same command runs again, so a killed run resumes where it stopped (meta-learners are
+cached there too).
 """
 
 from __future__ import annotations
@@ -716,7 +717,9 @@ def settings_text(args: argparse.Namespace, budgets: Sequence[float], test: Sequ
             f"share a fold) held out: {len(test)} datasets, {len(names)} of them run{picked}; "
             f"the meta-learner ({args.metalearner}) and the knowledge base given to "
             f"automl_meta know only the other folds ({n_kb_datasets} datasets in all). "
-            f"Budgets {', '.join(f'{b:g} s' for b in budgets)}; n_jobs {args.n_jobs}; "
+            + (f"Budgets {', '.join(f'{b:g} s' for b in budgets)}; " if budgets
+               else "No budgeted method run; ")
+            + f"n_jobs {args.n_jobs}; "
             f"{args.seeds} seed(s); {TEST_SIZE:.0%} test split"
             + (f"; datasets subsampled to about {args.max_rows} rows" if args.max_rows else "")
             + ".")
@@ -765,6 +768,8 @@ def main(argv: list[str] | None = None) -> int:
                                                / "automl_meta-end-to-end-benchmark"),
                         help="meta-learners, fold knowledge bases and the runs' JSONL")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--name", default="end_to_end",
+                        help="the results files' name: OUT/NAME.md and OUT/NAME.json")
     args = parser.parse_args(argv)
     if args.quick:
         for name, value in QUICK_DEFAULTS.items():
@@ -864,7 +869,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "command": "python benchmarks/end_to_end.py" + (
             " " + shlex.join(sys.argv[1:] if argv is None else argv)).rstrip(),
-        "settings_text": settings_text(args, budgets, test, names, kb.counts()["datasets"])
+        "settings_text": settings_text(
+            args, budgets if set(args.methods) - set(BUDGET_FREE) else [], test, names,
+            kb.counts()["datasets"])
         + f" Machine: {platform.machine()}, {n_cpus} CPUs, load average {load:.1f} at the "
         f"end; {time.perf_counter() - start:.0f} s for this invocation.",
     }
@@ -883,9 +890,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "end_to_end.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     text = markdown(summary, meta)
-    (out / "end_to_end.md").write_text(text + "\n")
+    (out / f"{args.name}.md").write_text(text + "\n")
     print(text)
     return 0
 
