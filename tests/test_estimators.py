@@ -311,6 +311,7 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
     assert "rank" in out and "family" in out and "linear" in out
     ensemble = joblib.load(model_path).ensemble_
     assert (f"refit: an ensemble of {len(ensemble)} pipelines" in out) == (len(ensemble) > 1)
+    assert out.rstrip().endswith(f"wrote {model_path}")  # after the refit, as it happens
     code = main(["predict", str(model_path), str(csv_file), "--out", str(preds_path),
                  "--proba"])
     assert code == EXIT_OK

@@ -105,13 +105,13 @@ def run_fit(args: argparse.Namespace) -> int:
                   else f"a {model.cv_:.0%} holdout")
     metric = model.study_.user_attrs["metric"]
     print(f"best: {model.best_params_['family']} {metric} {model.best_score_:.4f} "
-          f"({validation}); " + (f"wrote {out}" if out is not None
-                                 else "not saved (pass --out PATH to keep it)"))
+          f"({validation})")
     if len(model.ensemble_) > 1:
         members = ", ".join(f"{row.family} (trial {row.trial}) {row.weight:.2f}"
                             for row in model.ensemble_.itertuples())
         print(f"refit: an ensemble of {len(model.ensemble_)} pipelines, {metric} "
               f"{model.ensemble_score_:.4f} out of fold: {members}")
+    print(f"wrote {out}" if out is not None else "not saved (pass --out PATH to keep it)")
     return EXIT_OK
 
 
