@@ -134,11 +134,13 @@ class _AutoMetaSearch(BaseEstimator):
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.cv_ = _resolve_cv(self.cv, dataset, self.time_budget)
         make_folds(dataset, self.cv_, seed)  # an impossible cv fails here, not in every trial
+        oof = _OutOfFold() if self.ensemble_size > 1 else None
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
                          self.time_budget, self.cv_,
-                         min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE))
+                         min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE),
+                         None if oof is None else oof.blender(dataset, metric))
         objective = _Objective(dataset, tuple(families), metric.name, self.cv_, seed, budget,
-                               _OutOfFold() if self.ensemble_size > 1 else None)
+                               oof)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric)
             # Seeded as in an earlier run, the sampler of a resumed study would propose
@@ -489,12 +491,17 @@ class _Budget:
     ``members`` trials (one fit on all rows ~ a trial's summed fits / the rows they
     trained on, in dataset sizes: cv - 1 for folds, 1 - share for a holdout; capped at
     half the budget) and stops the study once nothing is left, so that ``fit`` as a
-    whole, refits included, keeps to ``time_budget``.
+    whole, refits included, keeps to ``time_budget``. With ``blends(best, other)``, a
+    trial after the best counts only when that says blending it with the best helps: a
+    trial the ensemble would not take holds back no time.
     """
 
     def __init__(self, deadline: float | None, seconds: float | None, cv: int | float,
-                 members: int = 1):
+                 members: int = 1,
+                 blends: Callable[[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial],
+                                  bool] | None = None):
         self.deadline, self.seconds, self.members = deadline, seconds, members
+        self.blends = blends
         self.trained_sizes = cv - 1 if _is_int(cv) else 1 - cv
         self.reserve = 0.0
 
@@ -513,6 +520,8 @@ class _Budget:
                                             states=(optuna.trial.TrialState.COMPLETE,))
                 if t.user_attrs.get("fit_seconds")]
         best = sorted(done, key=lambda t: t.value)[:self.members]
+        if self.blends is not None:
+            best = best[:1] + [t for t in best[1:] if self.blends(best[0], t)]
         if best:
             refits = sum(t.user_attrs["fit_seconds"] for t in best) / self.trained_sizes
             self.reserve = min(refits, 0.5 * self.seconds)
@@ -595,6 +604,26 @@ class _OutOfFold(dict):
             if len(self) > ENSEMBLE_CANDIDATES:
                 worst = max(self._losses, key=self._losses.__getitem__)
                 del self[worst], self._losses[worst]
+
+    def blender(self, dataset: Dataset, metric: Metric
+                ) -> Callable[[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial], bool]:
+        """``blends(best, other)``: whether the even blend of the two trials' out-of-fold
+        predictions scores better than ``best``'s alone (Caruana's second round, on a
+        pair); False when either's predictions are not held."""
+        y = dataset.y.to_numpy()
+        labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
+
+        def blends(best: optuna.trial.FrozenTrial, other: optuna.trial.FrozenTrial) -> bool:
+            with self._lock:
+                a, b = self.get(best.number), self.get(other.number)
+            if a is None or b is None:
+                return False
+            rows = ~np.isnan(a).reshape(len(y), -1).any(axis=1)  # a holdout's rows
+            alone = metric.loss(_blend_score(metric, y[rows], a[rows], labels))
+            pair = metric.loss(_blend_score(metric, y[rows], (a[rows] + b[rows]) / 2, labels))
+            return bool(pair < alone)
+
+        return blends
 
 
 def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Metric,

@@ -358,16 +358,29 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
     return {record_key(r) for r in records if r["status"] in keep}
 
 
-def current(records: Iterable[dict], version: str, cv,
+def current(records: Iterable[dict], version: str, cv, search: str,
             ensemble_size: int = ENSEMBLE_SIZE) -> list[dict]:
     """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
     code or knowledge base (``version``) and of :data:`VALIDATED` methods made with
-    another ``cv`` (or before runs recorded it) or ``ensemble_size`` (1 before runs
-    recorded it): those are run again."""
+    another ``cv`` (or before runs recorded it), other search code (``search``, see
+    :func:`search_version`; none recorded counts as other) or ``ensemble_size`` (1
+    before runs recorded it): those are run again."""
     return [r for r in records
             if (r["method"] not in LEARNED or r.get("code") == version)
-            and (r["method"] not in VALIDATED or (r.get("cv") == cv and r.get(
-                "ensemble_size", 1) == ensemble_size))]
+            and (r["method"] not in VALIDATED or (
+                r.get("cv") == cv and r.get("search") == search
+                and r.get("ensemble_size", 1) == ensemble_size))]
+
+
+def search_version() -> str:
+    """A digest of the code our estimators' searches run (the estimators, the trials'
+    evaluation, the pipelines and spaces): the :data:`VALIDATED` runs depend on it."""
+    import automl_meta
+
+    root = Path(automl_meta.__file__).parent
+    files = sorted([root / "estimators.py", root / "spaces.py",
+                    *(root / "evaluation").glob("*.py")])
+    return hashlib.sha256(json.dumps([f.read_text() for f in files]).encode()).hexdigest()[:16]
 
 
 def latest(records: Iterable[dict]) -> list[dict]:
@@ -818,7 +831,8 @@ def main(argv: list[str] | None = None) -> int:
     runs_path = cache / f"runs-{key}.jsonl"
     # Runs of the learned methods depend on the meta-learner's code and what it learns from.
     version = hashlib.sha256(json.dumps([code_version(), kb.counts()]).encode()).hexdigest()[:16]
-    previous = current(load_records(runs_path), version, args.cv)
+    search = search_version()
+    previous = current(load_records(runs_path), version, args.cv, search)
     done = finished_keys(previous, args.retry_failed)
     unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
     for method, reason in unavailable.items():
@@ -834,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         if record["method"] in LEARNED:
             record["code"] = version
         if record["method"] in VALIDATED:
-            record.update(cv=args.cv, ensemble_size=ENSEMBLE_SIZE)
+            record.update(cv=args.cv, search=search, ensemble_size=ENSEMBLE_SIZE)
         append_record(runs_path, record)
         counter[0] += 1
         budget = "-" if record["budget"] is None else f"{record['budget']:g} s"
@@ -861,7 +875,7 @@ def main(argv: list[str] | None = None) -> int:
                     knowledge_base=str(kb_folder), cv=args.cv, done=done,
                     unavailable=unavailable, on_record=on_record)
 
-    records = [r for r in latest(current(load_records(runs_path), version, args.cv))
+    records = [r for r in latest(current(load_records(runs_path), version, args.cv, search))
                if record_key(r) in wanted]
     summary = summarise(records, args.methods, budgets, unavailable)
     n_cpus = os.cpu_count()

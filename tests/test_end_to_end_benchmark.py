@@ -166,23 +166,29 @@ def test_resume_file_skips_finished_runs(tmp_path):
 def test_runs_of_learned_methods_made_with_other_code_are_run_again():
     ours, zero_shot, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
         "automl_meta", "automl_meta_zero_shot", "flaml"))
-    old, new = {**ours, "code": "old", "cv": 5}, {**zero_shot, "code": "new"}
-    kept = e2e.current([old, new, ours, flaml], "new", 5)
+    old, new = {**ours, "code": "old", "cv": 5, "search": "s"}, {**zero_shot, "code": "new"}
+    kept = e2e.current([old, new, ours, flaml], "new", 5, "s")
     assert [r["method"] for r in kept] == ["automl_meta_zero_shot", "flaml"]
 
 
 def test_runs_of_searches_validated_otherwise_are_run_again():
     ours, tpe, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
         "automl_meta", "optuna_tpe", "flaml"))
-    ours = {**ours, "code": "v"}
+    ours, tpe = {**ours, "code": "v", "search": "s"}, {**tpe, "search": "s"}
     records = [{**ours, "cv": 5}, {**ours, "cv": "auto"}, {**tpe, "cv": 5}, tpe, flaml]
-    kept = e2e.current(records, "v", "auto", ensemble_size=1)
+    kept = e2e.current(records, "v", "auto", "s", ensemble_size=1)
     assert [(r["method"], r.get("cv")) for r in kept] == [("automl_meta", "auto"),
                                                           ("flaml", None)]
     # Runs that refit another ensemble size (1 when a record does not say) are redone.
     records = [{**ours, "cv": "auto"}, {**tpe, "cv": "auto", "ensemble_size": 10}, flaml]
-    kept = e2e.current(records, "v", "auto", ensemble_size=10)
+    kept = e2e.current(records, "v", "auto", "s", ensemble_size=10)
     assert [r["method"] for r in kept] == ["optuna_tpe", "flaml"]
+    # So are runs made by other search code, or before runs recorded it.
+    records = [{**ours, "cv": "auto", "search": "old"}, {**tpe, "cv": "auto"},
+               {**{k: v for k, v in tpe.items() if k != "search"}, "cv": "auto"}, flaml]
+    kept = e2e.current(records, "v", "auto", "s", ensemble_size=1)
+    assert [r["method"] for r in kept] == ["optuna_tpe", "flaml"]
+    assert e2e.search_version() == e2e.search_version() != "s"
     assert e2e.ENSEMBLE_SIZE == AutoMetaClassifier().ensemble_size
 
 

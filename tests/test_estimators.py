@@ -481,6 +481,26 @@ def test_out_of_fold_store_keeps_the_best_trials_only(monkeypatch):
     np.testing.assert_array_equal(store[3], np.full(4, 3))
 
 
+def test_out_of_fold_blender_says_whether_a_pair_beats_the_best_alone():
+    y = pd.Series(["a", "b"] * 4)
+    dataset = make_dataset(pd.DataFrame({"x": np.arange(8.0)}), y)
+    truth = (y == "b").to_numpy(dtype=float)
+    half = np.where(np.arange(8) < 4, truth, 0.5)  # as in the Caruana test above
+    other = np.where(np.arange(8) >= 4, truth, 0.5)
+    store = estimators._OutOfFold()
+    for number, p in enumerate([half, other, np.full(8, 0.5)]):
+        proba = np.column_stack([1 - p, p])
+        proba[:2] = np.nan  # rows another split validates: left out of the score
+        store.add(number, 0.2, proba)
+    blends = store.blender(dataset, get_metric("roc_auc", "classification"))
+    trial = [optuna.trial.create_trial(value=0.2) for _ in range(4)]
+    for number, frozen in enumerate(trial):
+        frozen.number = number
+    assert blends(trial[0], trial[1])  # complementary: the pair ranks every row right
+    assert not blends(trial[0], trial[2])  # a useless trial never helps
+    assert not blends(trial[0], trial[3])  # predictions not held: nothing to blend
+
+
 def test_ensemble_size_is_checked(cls_data):
     X, y = cls_data
     with pytest.raises(ValueError, match="ensemble_size"):
@@ -516,6 +536,11 @@ def test_budget_keeps_back_the_best_trials_refit_time():
     ensemble = estimators._Budget(time.monotonic() + 60, 60, cv=5, members=3)
     ensemble(study, study.best_trial)
     assert ensemble.reserve == pytest.approx((8 + 4 + 2) / 4)  # the best three trials' refits
+    # Only trials whose blend with the best helps are kept for: here the 0.2 one.
+    picky = estimators._Budget(time.monotonic() + 60, 60, cv=5, members=3,
+                               blends=lambda best, other: other.value == 0.2)
+    picky(study, study.best_trial)
+    assert picky.reserve == pytest.approx((8 + 4) / 4)
     spent = estimators._Budget(time.monotonic() + 1, 1, cv=2)
     spent(study, study.best_trial)  # 0.5 s kept back
     assert not study.stopped
