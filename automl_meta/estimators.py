@@ -350,9 +350,10 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         (Caruana et al., 2004) over the out-of-fold predictions of the best 20 trials, for
         up to ``ensemble_size`` rounds (the best round is kept); the selected pipelines
         are refit on all data after the search and averaged with their weights. Under a
-        ``time_budget`` the search keeps back the time to refit its best three trials,
-        and selection adds a pipeline only while the estimated refits (from its trial's
-        fit times) fit in the time left.
+        ``time_budget`` the search keeps back the time to refit its best trial and those
+        of the next two best whose blend with it scores better out of fold, and
+        selection adds a pipeline only while the estimated refits (from its trial's fit
+        times) fit in the time left.
     families : list of str or None, default=None
         Model families to search (:data:`automl_meta.spaces.FAMILIES`); all by default.
     random_state : int, RandomState or None, default=None
@@ -583,7 +584,8 @@ class _Objective:
 #: Trials (the best by cross-validated score) that greedy ensemble selection draws from.
 ENSEMBLE_CANDIDATES = 20
 
-#: With ensembling, the search keeps back the time to refit this many of its best trials.
+#: With ensembling, the search keeps back the time to refit up to this many of its best
+#: trials (the best, and the others whose blend with it helps).
 ENSEMBLE_REFIT_RESERVE = 3
 
 
