@@ -612,15 +612,14 @@ class _OutOfFold(dict):
         """``blends(best, other)``: whether the even blend of the two trials' out-of-fold
         predictions scores better than ``best``'s alone (Caruana's second round, on a
         pair); False when either's predictions are not held."""
-        y = dataset.y.to_numpy()
-        labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
+        y, labels = _blend_target(dataset)
 
         def blends(best: optuna.trial.FrozenTrial, other: optuna.trial.FrozenTrial) -> bool:
             with self._lock:
                 a, b = self.get(best.number), self.get(other.number)
             if a is None or b is None:
                 return False
-            rows = ~np.isnan(a).reshape(len(y), -1).any(axis=1)  # a holdout's rows
+            rows = _validated_rows(a)
             alone = metric.loss(_blend_score(metric, y[rows], a[rows], labels))
             pair = metric.loss(_blend_score(metric, y[rows], (a[rows] + b[rows]) / 2, labels))
             return bool(pair < alone)
@@ -641,12 +640,10 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     seconds; the first member is always allowed."""
     ok = leaderboard[(leaderboard["status"] == "ok") & leaderboard["trial"].isin(list(oof))]
     numbers = [int(t) for t in ok["trial"].head(ENSEMBLE_CANDIDATES)]
-    # Every trial used the same splits: a holdout predicts its validation rows only.
-    scored = (~np.isnan(oof[numbers[0]]).reshape(dataset.n_rows, -1).any(axis=1)
-              if numbers else slice(None))
+    scored = _validated_rows(oof[numbers[0]]) if numbers else slice(None)
     candidates = [(t, oof[t][scored]) for t in numbers]
-    y = dataset.y.to_numpy()[scored]
-    labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
+    y, labels = _blend_target(dataset)
+    y = y[scored]
     chosen: list[int] = []
     total = None
     history: list[tuple[float, int]] = []  # (loss of the blend, rounds)
@@ -676,6 +673,18 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     for number in chosen[:rounds]:
         counts[number] = counts.get(number, 0) + 1
     return counts, float(metric.loss(loss))  # loss() is its own inverse
+
+
+def _validated_rows(predictions: np.ndarray) -> np.ndarray:
+    """The rows a trial's out-of-fold predictions cover: all under cross-validation, the
+    validation rows under a holdout (every trial uses the same splits)."""
+    return ~np.isnan(predictions).reshape(len(predictions), -1).any(axis=1)
+
+
+def _blend_target(dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
+    """The target blends are scored against, and the class labels (None: regression)."""
+    labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
+    return dataset.y.to_numpy(), labels
 
 
 def _blend_score(metric: Metric, y: np.ndarray, blend: np.ndarray, labels) -> float:
