@@ -100,6 +100,9 @@ METHODS = BUDGETED + BUDGET_FREE
 LEARNED = ("automl_meta", "automl_meta_zero_shot")
 #: Methods whose trials are validated as ``--cv`` says (our estimators' searches).
 VALIDATED = ("automl_meta", "optuna_tpe")
+#: Methods run through our estimators: their runs depend on the search code
+#: (:func:`search_version`).
+ESTIMATED = VALIDATED + ("automl_meta_zero_shot",)
 #: What our estimators' searches refit: their default ``ensemble_size``.
 ENSEMBLE_SIZE = inspect.signature(AutoMetaClassifier).parameters["ensemble_size"].default
 #: The zero-shot comparison: ours first.
@@ -361,20 +364,20 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
 def current(records: Iterable[dict], version: str, cv, search: str,
             ensemble_size: int = ENSEMBLE_SIZE) -> list[dict]:
     """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
-    code or knowledge base (``version``) and of :data:`VALIDATED` methods made with
-    another ``cv`` (or before runs recorded it), other search code (``search``, see
-    :func:`search_version`; none recorded counts as other) or ``ensemble_size`` (1
-    before runs recorded it): those are run again."""
+    code or knowledge base (``version``), of :data:`ESTIMATED` methods made with other
+    search code (``search``, see :func:`search_version`; none recorded counts as other)
+    and of :data:`VALIDATED` methods made with another ``cv`` (or before runs recorded
+    it) or ``ensemble_size`` (1 before runs recorded it): those are run again."""
     return [r for r in records
             if (r["method"] not in LEARNED or r.get("code") == version)
+            and (r["method"] not in ESTIMATED or r.get("search") == search)
             and (r["method"] not in VALIDATED or (
-                r.get("cv") == cv and r.get("search") == search
-                and r.get("ensemble_size", 1) == ensemble_size))]
+                r.get("cv") == cv and r.get("ensemble_size", 1) == ensemble_size))]
 
 
 def search_version() -> str:
     """A digest of the code our estimators' searches run (the estimators, the trials'
-    evaluation, the pipelines and spaces): the :data:`VALIDATED` runs depend on it."""
+    evaluation, the pipelines and spaces): the :data:`ESTIMATED` runs depend on it."""
     import automl_meta
 
     root = Path(automl_meta.__file__).parent
@@ -847,8 +850,10 @@ def main(argv: list[str] | None = None) -> int:
     def on_record(record: dict) -> None:
         if record["method"] in LEARNED:
             record["code"] = version
+        if record["method"] in ESTIMATED:
+            record["search"] = search
         if record["method"] in VALIDATED:
-            record.update(cv=args.cv, search=search, ensemble_size=ENSEMBLE_SIZE)
+            record.update(cv=args.cv, ensemble_size=ENSEMBLE_SIZE)
         append_record(runs_path, record)
         counter[0] += 1
         budget = "-" if record["budget"] is None else f"{record['budget']:g} s"

@@ -166,9 +166,14 @@ def test_resume_file_skips_finished_runs(tmp_path):
 def test_runs_of_learned_methods_made_with_other_code_are_run_again():
     ours, zero_shot, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
         "automl_meta", "automl_meta_zero_shot", "flaml"))
-    old, new = {**ours, "code": "old", "cv": 5, "search": "s"}, {**zero_shot, "code": "new"}
+    old = {**ours, "code": "old", "cv": 5, "search": "s"}
+    new = {**zero_shot, "code": "new", "search": "s"}
     kept = e2e.current([old, new, ours, flaml], "new", 5, "s")
     assert [r["method"] for r in kept] == ["automl_meta_zero_shot", "flaml"]
+    # Zero-shot runs also go through our estimators: other search code redoes them.
+    kept = e2e.current([{**new, "search": "old"}, {**zero_shot, "code": "new"}], "new", 5,
+                       "s")
+    assert kept == []
 
 
 def test_runs_of_searches_validated_otherwise_are_run_again():
