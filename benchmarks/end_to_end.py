@@ -6,10 +6,10 @@ FLAML's zero-shot defaults.
 
 What it measures. The knowledge base's datasets are split into K folds over dataset
 *groups* (near-duplicates share a group, :func:`automl_meta.data.dataset_groups`). For
-the chosen fold, a meta-learner is trained on the other folds only, and a temporary
-knowledge-base folder is written holding the knowledge base restricted to those training
-datasets plus that learner, so neither recommendations nor neighbours can see a test
-dataset. Each test dataset of the fold is read from its file through the corpus
+each chosen fold (``--fold``: one, or several held out in turn and reported together), a
+meta-learner is trained on the other folds only, and a temporary knowledge-base folder is
+written holding the knowledge base restricted to those training datasets plus that
+learner, so neither recommendations nor neighbours can see a test dataset. Each test dataset of the fold is read from its file through the corpus
 manifest, optionally subsampled (``--max-rows``, stratified for classification, seed 0),
 and split 75/25 (stratified for classification, the run's seed). Every method fits on the
 training part and is scored once on the test part with the task's default metric (ROC
@@ -44,8 +44,12 @@ best mean rank at every budget, better than FLAML on at least 60% of the dataset
 zero-shot better than LightGBM defaults on at least 70%.
 
     python benchmarks/end_to_end.py --knowledge-base metadata --budgets 30 120
+    python benchmarks/end_to_end.py --methods automl_meta_zero_shot lightgbm_default \
+        flaml_zero_shot --fold 0 1 2 3 4 --seeds 2 --name end_to_end_zero_shot_all_folds
 
-writes benchmarks/results/end_to_end.{json,md} (``--out`` and ``--name`` change that).
+The first writes benchmarks/results/end_to_end.{json,md} (``--out`` and ``--name`` change
+that); the second runs the zero-shot comparison on every dataset of the knowledge base,
+each judged by the meta-learner of the other four folds.
 Every finished run is appended to a JSONL file under ``--cache`` and skipped when the
 same command runs again, so a killed run resumes where it stopped (meta-learners are
 cached there too).
@@ -725,12 +729,16 @@ def select_datasets(kb: KnowledgeBase, names: Sequence[str], manifest: pd.DataFr
 def settings_text(args: argparse.Namespace, budgets: Sequence[float], test: Sequence[str],
                   names: Sequence[str], n_kb_datasets: int) -> str:
     """One paragraph on what was run, for the report."""
+    folds = sorted(set(args.fold))
     picked = ""
-    if args.max_datasets is not None and len(names) == args.max_datasets < len(test):
-        picked = (" (the smallest by rows x features)" if args.pick == "smallest"
-                  else " (a seeded sample)")
-    return (f"Fold {args.fold + 1} of {args.folds} (grouped so that near-duplicate datasets "
-            f"share a fold) held out: {len(test)} datasets, {len(names)} of them run{picked}; "
+    if args.max_datasets is not None and len(names) < len(test):
+        picked = (f" (per fold at most {args.max_datasets}, "
+                  + ("the smallest by rows x features)" if args.pick == "smallest"
+                     else "a seeded sample)"))
+    held = (f"Fold {folds[0] + 1} of {args.folds}" if len(folds) == 1 else
+            f"Folds {', '.join(str(f + 1) for f in folds)} of {args.folds}, each in turn,")
+    return (f"{held} (grouped so that near-duplicate datasets share a fold) held out: "
+            f"{len(test)} datasets, {len(names)} of them run{picked}; "
             f"the meta-learner ({args.metalearner}) and the knowledge base given to "
             f"automl_meta know only the other folds ({n_kb_datasets} datasets in all). "
             + (f"Budgets {', '.join(f'{b:g} s' for b in budgets)}; " if budgets
@@ -741,91 +749,25 @@ def settings_text(args: argparse.Namespace, budgets: Sequence[float], test: Sequ
             + ".")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--knowledge-base", help="a knowledge-base folder (default: the "
-                        "shipped one)")
-    source.add_argument("--store", help="a builder's SQLite store instead (read only)")
-    parser.add_argument("--metafeatures", help="Parquet of raw meta-features (dataset column "
-                        "+ features), for a store whose meta-features are not in yet")
-    parser.add_argument("--manifest", default=str(DEFAULT_MANIFEST),
-                        help="the corpus manifest the test datasets are read through")
-    parser.add_argument("--budgets", type=float, nargs="+", metavar="SECONDS",
-                        help="wall-clock budgets (default 30 120; 10 30 with --quick)")
-    parser.add_argument("--seeds", type=int, default=1,
-                        help="repetitions: seed s gives the train/test split and the methods' "
-                        "seed (0..N-1)")
-    parser.add_argument("--n-jobs", type=int, default=1, help="given to every method")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--fold", type=int, default=0, help="the held-out fold (0-based)")
-    parser.add_argument("--max-datasets", type=int, help="at most N test datasets of the fold "
-                        "(default all; 6 with --quick)")
-    parser.add_argument("--pick", choices=("smallest", "sample"), default="smallest",
-                        help="which datasets --max-datasets keeps: the smallest by rows x "
-                        "features, or a seeded random sample")
-    parser.add_argument("--max-rows", type=int, help="subsample larger datasets to about N "
-                        "rows (stratified for classification, seed 0; default none, 2000 "
-                        "with --quick)")
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
-                        metavar="METHOD", help=f"a subset of {', '.join(METHODS)} (default "
-                        "all)")
-    parser.add_argument("--cv", type=cv_argument, default="auto",
-                        help="validation of automl_meta and optuna_tpe trials: auto (their "
-                        "default), a number of folds or a holdout share")
-    parser.add_argument("--metalearner", default=DEFAULT_METHOD,
-                        choices=tuple(QUICK_STEPS), help="meta-training method")
-    parser.add_argument("--retry-failed", action="store_true",
-                        help="rerun failed runs found in the cache")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: budgets 10 30, 6 datasets, 2000 rows, shorter "
-                        "meta-training (each unless given)")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
-                                               / "automl_meta-end-to-end-benchmark"),
-                        help="meta-learners, fold knowledge bases and the runs' JSONL")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--name", default="end_to_end",
-                        help="the results files' name: OUT/NAME.md and OUT/NAME.json")
-    args = parser.parse_args(argv)
-    if args.quick:
-        for name, value in QUICK_DEFAULTS.items():
-            if getattr(args, name) is None:
-                setattr(args, name, value)
-    budgets = args.budgets or [30.0, 120.0]
-    if not 0 <= args.fold < args.folds:
-        parser.error(f"--fold must be within 0..{args.folds - 1}")
+def run_fold(args: argparse.Namespace, kb: KnowledgeBase, fold: int, steps: int | None,
+             cache: Path, manifest: pd.DataFrame, budgets: Sequence[float],
+             seeds: Sequence[int], unavailable: dict[str, str]) -> dict:
+    """Run (or resume) every wanted run of one held-out fold, with a meta-learner and
+    knowledge base that know only the other folds; its runs go to their own JSONL file.
 
-    import optuna
-    import torch
-
-    if args.n_jobs >= 1:
-        torch.set_num_threads(args.n_jobs)
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    start = time.perf_counter()
-    if args.store:
-        from automl_meta.metadataset.store import Store
-
-        kb = KnowledgeBase.from_store(Store(args.store))
-    else:
-        kb = KnowledgeBase.load(args.knowledge_base)
-    if args.metafeatures:
-        kb = dataclasses.replace(kb, metafeatures=pd.read_parquet(args.metafeatures))
-    if kb.metafeatures.empty:
-        raise SystemExit("the knowledge base has no meta-features: pass --metafeatures")
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    steps = QUICK_STEPS[args.metalearner] if args.quick else None
-    test, kb_folder = held_out_setup(kb, args.folds, args.fold, args.metalearner, steps, cache)
-    manifest = read_manifest(args.manifest)
-    names, skipped = select_datasets(kb, test, manifest, args.max_datasets, args.pick)
-    print(f"fold {args.fold + 1}/{args.folds}: {len(test)} held-out datasets, running "
-          f"{len(names)}; fold knowledge base at {kb_folder}", flush=True)
-
+    Returns the fold's held-out datasets (``test``), those run (``names``), the skipped
+    ones with the reason, the current records of the wanted runs and the settings that
+    key the runs file."""
     from metalearner import base_protocol, code_version
+
+    test, kb_folder = held_out_setup(kb, args.folds, fold, args.metalearner, steps, cache)
+    names, skipped = select_datasets(kb, test, manifest, args.max_datasets, args.pick)
+    print(f"fold {fold + 1}/{args.folds}: {len(test)} held-out datasets, running "
+          f"{len(names)}; fold knowledge base at {kb_folder}", flush=True)
 
     # The held-out split depends on the base protocol's datasets only, so the runs of
     # methods that ignore the knowledge base stay valid when extensions are added.
-    settings = {"folds": args.folds, "fold": args.fold, "max_rows": args.max_rows,
+    settings = {"folds": args.folds, "fold": fold, "max_rows": args.max_rows,
                 "n_jobs": args.n_jobs, "metalearner": args.metalearner,
                 "steps": steps, "counts": base_protocol(kb).counts(), "test_size": TEST_SIZE}
     # cv is not in the key: it concerns two methods only, whose records carry it.
@@ -837,10 +779,6 @@ def main(argv: list[str] | None = None) -> int:
     search = search_version()
     previous = current(load_records(runs_path), version, args.cv, search)
     done = finished_keys(previous, args.retry_failed)
-    unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
-    for method, reason in unavailable.items():
-        print(f"{method}: unavailable: {reason}", flush=True)
-    seeds = list(range(args.seeds))
     wanted = {_key(*k) for n in names for k in run_keys(n, args.methods, budgets, seeds)}
     print(f"runs file {runs_path}: {len(wanted & done)} of {len(wanted)} runs already done",
           flush=True)
@@ -882,6 +820,101 @@ def main(argv: list[str] | None = None) -> int:
 
     records = [r for r in latest(current(load_records(runs_path), version, args.cv, search))
                if record_key(r) in wanted]
+    return {"test": list(test), "names": names, "skipped": skipped, "records": records,
+            "settings": settings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--knowledge-base", help="a knowledge-base folder (default: the "
+                        "shipped one)")
+    source.add_argument("--store", help="a builder's SQLite store instead (read only)")
+    parser.add_argument("--metafeatures", help="Parquet of raw meta-features (dataset column "
+                        "+ features), for a store whose meta-features are not in yet")
+    parser.add_argument("--manifest", default=str(DEFAULT_MANIFEST),
+                        help="the corpus manifest the test datasets are read through")
+    parser.add_argument("--budgets", type=float, nargs="+", metavar="SECONDS",
+                        help="wall-clock budgets (default 30 120; 10 30 with --quick)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="repetitions: seed s gives the train/test split and the methods' "
+                        "seed (0..N-1)")
+    parser.add_argument("--n-jobs", type=int, default=1, help="given to every method")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--fold", type=int, nargs="+", default=[0],
+                        help="the held-out fold (0-based); several: each is held out in "
+                        "turn, with its own meta-learner, and the report pools their datasets")
+    parser.add_argument("--max-datasets", type=int, help="at most N test datasets per fold "
+                        "(default all; 6 with --quick)")
+    parser.add_argument("--pick", choices=("smallest", "sample"), default="smallest",
+                        help="which datasets --max-datasets keeps: the smallest by rows x "
+                        "features, or a seeded random sample")
+    parser.add_argument("--max-rows", type=int, help="subsample larger datasets to about N "
+                        "rows (stratified for classification, seed 0; default none, 2000 "
+                        "with --quick)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        metavar="METHOD", help=f"a subset of {', '.join(METHODS)} (default "
+                        "all)")
+    parser.add_argument("--cv", type=cv_argument, default="auto",
+                        help="validation of automl_meta and optuna_tpe trials: auto (their "
+                        "default), a number of folds or a holdout share")
+    parser.add_argument("--metalearner", default=DEFAULT_METHOD,
+                        choices=tuple(QUICK_STEPS), help="meta-training method")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="rerun failed runs found in the cache")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: budgets 10 30, 6 datasets, 2000 rows, shorter "
+                        "meta-training (each unless given)")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
+                                               / "automl_meta-end-to-end-benchmark"),
+                        help="meta-learners, fold knowledge bases and the runs' JSONL")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--name", default="end_to_end",
+                        help="the results files' name: OUT/NAME.md and OUT/NAME.json")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for name, value in QUICK_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, value)
+    budgets = args.budgets or [30.0, 120.0]
+    folds = sorted(set(args.fold))
+    if not all(0 <= fold < args.folds for fold in folds):
+        parser.error(f"--fold must be within 0..{args.folds - 1}")
+
+    import optuna
+    import torch
+
+    if args.n_jobs >= 1:
+        torch.set_num_threads(args.n_jobs)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    start = time.perf_counter()
+    if args.store:
+        from automl_meta.metadataset.store import Store
+
+        kb = KnowledgeBase.from_store(Store(args.store))
+    else:
+        kb = KnowledgeBase.load(args.knowledge_base)
+    if args.metafeatures:
+        kb = dataclasses.replace(kb, metafeatures=pd.read_parquet(args.metafeatures))
+    if kb.metafeatures.empty:
+        raise SystemExit("the knowledge base has no meta-features: pass --metafeatures")
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    steps = QUICK_STEPS[args.metalearner] if args.quick else None
+    manifest = read_manifest(args.manifest)
+    unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
+    for method, reason in unavailable.items():
+        print(f"{method}: unavailable: {reason}", flush=True)
+    seeds = list(range(args.seeds))
+    test, names, skipped, records, settings = [], [], {}, [], {}
+    for fold in folds:
+        ran = run_fold(args, kb, fold, steps, cache, manifest, budgets, seeds, unavailable)
+        test += ran["test"]
+        names += ran["names"]
+        skipped.update(ran["skipped"])
+        records += ran["records"]
+        settings = ran["settings"]
+    settings["fold"] = folds if len(folds) > 1 else folds[0]
     summary = summarise(records, args.methods, budgets, unavailable)
     n_cpus = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

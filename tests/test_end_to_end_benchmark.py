@@ -197,6 +197,37 @@ def test_runs_of_searches_validated_otherwise_are_run_again():
     assert e2e.ENSEMBLE_SIZE == AutoMetaClassifier().ensemble_size
 
 
+def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypatch):
+    by_fold = {0: ["d1", "d2"], 2: ["d3", "r1"]}
+    records = records_from(LIGHTGBM) + records_from(ZERO_SHOT)
+    calls = []
+
+    def run_fold(args, kb, fold, *rest):
+        calls.append(fold)
+        return {"test": by_fold[fold] + [f"x{fold}"], "names": by_fold[fold],
+                "skipped": {f"x{fold}": "not in the corpus manifest"},
+                "records": [r for r in records if r["dataset"] in by_fold[fold]],
+                "settings": {"folds": 5, "fold": fold}}
+
+    monkeypatch.setattr(e2e, "run_fold", run_fold)
+    monkeypatch.setattr(e2e, "read_manifest", lambda path: pd.DataFrame())
+    argv = ["--fold", "2", "0", "2", "--methods", "automl_meta_zero_shot", "lightgbm_default",
+            "--out", str(tmp_path), "--cache", str(tmp_path / "cache"), "--name", "both"]
+    assert e2e.main(argv) == 0
+    assert calls == [0, 2]
+    result = json.loads((tmp_path / "both.json").read_text())
+    assert result["settings"]["fold"] == [0, 2]
+    assert sorted(result["run_datasets"]) == ["d1", "d2", "d3", "r1"]
+    assert set(result["skipped_datasets"]) == {"x0", "x2"}
+    # One comparison over both folds' datasets: 3 wins (d1, d3, r1 whose LightGBM failed),
+    # a tie within the tolerance on d2.
+    assert result["summary"]["zero_shot"]["wins_ties_losses"]["lightgbm_default"] == {
+        "wins": 3, "ties": 1, "losses": 0}
+    assert result["settings_text"].startswith("Folds 1, 3 of 5, each in turn, (grouped")
+    with pytest.raises(SystemExit):
+        e2e.main(["--fold", "0", "5"])
+
+
 def test_test_score_aligns_class_columns():
     class Stub:
         classes_ = np.array(["b", "a"])
