@@ -9,12 +9,12 @@ What it measures. The knowledge base's datasets are split into K folds over data
 each chosen fold (``--fold``: one, or several held out in turn and reported together), a
 meta-learner is trained on the other folds only, and a temporary knowledge-base folder is
 written holding the knowledge base restricted to those training datasets plus that
-learner, so neither recommendations nor neighbours can see a test dataset. Each test dataset of the fold is read from its file through the corpus
-manifest, optionally subsampled (``--max-rows``, stratified for classification, seed 0),
-and split 75/25 (stratified for classification, the run's seed). Every method fits on the
-training part and is scored once on the test part with the task's default metric (ROC
-AUC, one-vs-rest macro for multiclass; RMSE), through :mod:`automl_meta.evaluation`'s
-metrics:
+learner, so neither recommendations nor neighbours can see a test dataset. Each test
+dataset of the fold is read from its file through the corpus manifest, optionally
+subsampled (``--max-rows``, stratified for classification, seed 0), and split 75/25
+(stratified for classification, the run's seed). Every method fits on the training part
+and is scored once on the test part with the task's default metric (ROC AUC, one-vs-rest
+macro for multiclass; RMSE), through :mod:`automl_meta.evaluation`'s metrics:
 
 - ``automl_meta``: :class:`~automl_meta.estimators.AutoMetaClassifier` /
   ``AutoMetaRegressor`` with the fold's knowledge base, ``time_budget`` = the budget,
@@ -735,9 +735,11 @@ def settings_text(args: argparse.Namespace, budgets: Sequence[float], test: Sequ
         picked = (f" (per fold at most {args.max_datasets}, "
                   + ("the smallest by rows x features)" if args.pick == "smallest"
                      else "a seeded sample)"))
-    held = (f"Fold {folds[0] + 1} of {args.folds}" if len(folds) == 1 else
-            f"Folds {', '.join(str(f + 1) for f in folds)} of {args.folds}, each in turn,")
-    return (f"{held} (grouped so that near-duplicate datasets share a fold) held out: "
+    grouped = "(grouped so that near-duplicate datasets share a fold)"
+    held = (f"Fold {folds[0] + 1} of {args.folds} {grouped} held out" if len(folds) == 1 else
+            f"Folds {', '.join(str(f + 1) for f in folds)} of {args.folds} {grouped}, each "
+            "held out in turn")
+    return (f"{held}: "
             f"{len(test)} datasets, {len(names)} of them run{picked}; "
             f"the meta-learner ({args.metalearner}) and the knowledge base given to "
             f"automl_meta know only the other folds ({n_kb_datasets} datasets in all). "

@@ -223,7 +223,9 @@ def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypat
     # a tie within the tolerance on d2.
     assert result["summary"]["zero_shot"]["wins_ties_losses"]["lightgbm_default"] == {
         "wins": 3, "ties": 1, "losses": 0}
-    assert result["settings_text"].startswith("Folds 1, 3 of 5, each in turn, (grouped")
+    assert result["settings_text"].startswith("Folds 1, 3 of 5 (grouped so that near-duplicate "
+                                              "datasets share a fold), each held out in turn: "
+                                              "6 datasets, 4 of them run;")
     with pytest.raises(SystemExit):
         e2e.main(["--fold", "0", "5"])
 
