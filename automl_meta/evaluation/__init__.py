@@ -89,8 +89,8 @@ def _is_number(value) -> bool:
 
 def make_folds(dataset: Dataset, cv: int | float,
                seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fixed-seed splits of ``dataset``, stratified for classification (as far as the
-    rarest class allows).
+    """Fixed-seed splits of ``dataset``, stratified for classification (a class with
+    fewer rows than folds is in as many folds as it has rows).
 
     ``cv`` is either a number of folds (an integer >= 2) or a float in (0, 1): one holdout
     split that validates on that share of the rows (FLAML's and AutoGluon's choice on
@@ -104,9 +104,14 @@ def make_folds(dataset: Dataset, cv: int | float,
     if cv > dataset.n_rows:
         raise DataValidationError(f"cv={cv} folds need at least {cv} rows, got {dataset.n_rows}")
     index = np.zeros(dataset.n_rows)
-    if dataset.task == "classification":
-        smallest = int(dataset.y.value_counts().min())
-        if smallest >= cv:
+    if dataset.task == "classification" and int(dataset.y.value_counts().max()) >= cv:
+        # A class with fewer rows than folds cannot be in every fold, but stratifying the
+        # others still keeps each fold as mixed as the data allows: with plain KFold a
+        # fold of a very unbalanced dataset can hold a single class, where ROC AUC is
+        # undefined.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class",
+                                    category=UserWarning)
             splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
             return list(splitter.split(index, dataset.y))
     return list(KFold(cv, shuffle=True, random_state=seed).split(index))
