@@ -10,10 +10,11 @@ cross-validated score is compared with that of LightGBM's default configuration 
 same pool (ties within a relative 1e-4, as in benchmarks/end_to_end.py; the mean
 relative gain is that of the score, ROC AUC or RMSE, over LightGBM's default's):
 
-- shipped: the first trial of ``MetaLearnedSampler`` (``startup_order``: the
-  portfolio's first configuration unless the learner predicts its own top better by
-  more than ``FIRST_PICK_MARGIN`` standard deviations), which is the zero-shot mode of
-  ``AutoMetaClassifier``;
+- shipped: the first trial of ``MetaLearnedSampler``, which is the zero-shot mode of
+  ``AutoMetaClassifier`` (``startup_order``: the portfolio's first configuration unless
+  the learner predicts its own top better by more than ``FIRST_PICK_MARGIN`` standard
+  deviations), chosen from the pool rather than from the sampler's candidates (which
+  add a Sobol sample of each family's space);
 - meta-learner's top: the highest predicted score;
 - portfolio's first: the training folds' best single configuration at that sample size;
 - likeliest to beat LightGBM's default: the highest ``(mean - mean_default) / sd`` of
