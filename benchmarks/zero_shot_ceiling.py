@@ -47,7 +47,6 @@ import torch
 from automl_meta.data import dataset_groups
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.recommendation import FIRST_PICK_MARGIN, population_portfolio
-from automl_meta.spaces import default_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from end_to_end import TIE_TOLERANCE, outcome  # noqa: E402
@@ -66,35 +65,37 @@ RULES = ("shipped", "meta-learner's top", "portfolio's first",
 REFERENCE = "lightgbm"
 
 
-def default_index(pool: Pool, family: str = REFERENCE) -> int | None:
-    """The pool index of ``family``'s default configuration (None: not evaluated)."""
-    default = default_params(family, pool.task)
-    for i, (f, params) in enumerate(zip(pool.families, pool.params, strict=True)):
-        if f == family and params.keys() == default.keys() and all(
-                np.isclose(float(params[k]), float(v)) if isinstance(v, (int, float))
-                else params[k] == v for k, v in default.items()):
-            return i
-    return None
+def reference_keys(kb: KnowledgeBase) -> dict[str, tuple[str, int]]:
+    """Per task, the pool key of LightGBM's default configuration: the configuration of
+    its design whose origin is ``"default"`` (``automl-meta build`` puts it first)."""
+    c = kb.configurations
+    rows = c[(c["family"] == REFERENCE) & (c["origin"] == "default")]
+    return {task: (REFERENCE, int(config_id))
+            for task, config_id in zip(rows["task"], rows["config_id"], strict=True)}
 
 
-def win_rates(pools: list[Pool]) -> dict[tuple[str, int], float]:
-    """Share of ``pools`` on which each configuration beat LightGBM's default (judged on
-    the pools that hold both; configurations held by fewer than half are left out)."""
+def position(pool: Pool, key: tuple[str, int] | None) -> int | None:
+    """The pool index of ``key`` (None: not evaluated on this pool)."""
+    return pool.keys.index(key) if key in pool.keys else None
+
+
+def win_rates(pools: list[tuple[Pool, int]]) -> dict[tuple[str, int], float]:
+    """Share of the pools on which each configuration beat LightGBM's default (the pool
+    index paired with each pool), judged on the pools that hold it; configurations held
+    by fewer than half are left out."""
     wins: dict[tuple[str, int], int] = {}
     seen: dict[tuple[str, int], int] = {}
-    usable = [(p, default_index(p)) for p in pools]
-    usable = [(p, j) for p, j in usable if j is not None]
-    for pool, j in usable:
+    for pool, j in pools:
         for key, loss in zip(pool.keys, pool.losses, strict=True):
             seen[key] = seen.get(key, 0) + 1
             wins[key] = wins.get(key, 0) + (outcome(loss, pool.losses[j]) > 0)
-    return {key: wins[key] / n for key, n in seen.items() if 2 * n >= len(usable)}
+    return {key: wins[key] / n for key, n in seen.items() if 2 * n >= len(pools)}
 
 
-def picks(pool: Pool, learner, features: pd.Series, portfolio: list[tuple[str, int]],
-          rates: dict[tuple[str, int], float]) -> dict[str, int]:
-    """The pool index each rule picks."""
-    j = default_index(pool)
+def picks(pool: Pool, j: int, learner, features: pd.Series,
+          portfolio: list[tuple[str, int]], rates: dict[tuple[str, int], float],
+          ) -> dict[str, int]:
+    """The pool index each rule picks; ``j`` is that of LightGBM's default."""
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
     index = {key: i for i, key in enumerate(pool.keys)}
@@ -117,12 +118,17 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, log=print) -> list[dict]:
     metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index(
         "dataset")
     sizes = sorted(scores["max_rows"].dropna().unique().tolist()) or [None]
-    by_size = {}
-    for size in sizes:
-        at = scores if size is None else scores[scores["max_rows"] == size]
-        by_size[size] = {n: p for n, p in pools_of(at, 2).items() if n in metafeatures.index}
-    base = by_size[sizes[0]]
-    names = sorted(n for n, p in base.items() if len(p.losses) >= MIN_POOL)
+    every = {size: {n: p for n, p in pools_of(
+        scores if size is None else scores[scores["max_rows"] == size], 2).items()
+        if n in metafeatures.index} for size in sizes}
+    # The folds of benchmarks/metalearner.py: over the base protocol's pools.
+    names = sorted(n for n, p in every[sizes[0]].items() if len(p.losses) >= MIN_POOL)
+    # Each pool paired with the index of LightGBM's default in it; pools without it can
+    # neither be judged nor teach a win rate.
+    reference = reference_keys(kb)
+    by_size = {size: {n: (p, j) for n, p in pools.items()
+                      if (j := position(p, reference.get(p.task))) is not None}
+               for size, pools in every.items()}
     all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
     groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
     records = []
@@ -133,18 +139,16 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, log=print) -> list[dict]:
         learner = trained(kb, DEFAULT, None, train, cache, seed=0)
         train_scores = kb.subset(train).scores()
         for size, pools in by_size.items():
-            train_pools = [pools[n] for n in train if n in pools]
-            for task in sorted({pools[n].task for n in test if n in pools}):
-                rates = win_rates([p for p in train_pools if p.task == task])
+            for task in sorted({pools[n][0].task for n in test if n in pools}):
+                rates = win_rates([pools[n] for n in train
+                                   if n in pools and pools[n][0].task == task])
                 portfolio = population_portfolio(train_scores, task, 1, rows=size)
                 for name in test:
-                    pool = pools.get(name)
+                    pool, j = pools.get(name, (None, None))
                     if pool is None or pool.task != task or len(pool.losses) < MIN_POOL:
                         continue
-                    j = default_index(pool)
-                    if j is None:
-                        continue
-                    chosen = picks(pool, learner, metafeatures.loc[name], portfolio, rates)
+                    chosen = picks(pool, j, learner, metafeatures.loc[name], portfolio,
+                                   rates)
                     for rule, i in chosen.items():
                         records.append({
                             "dataset": name, "task": task, "fold": k, "max_rows": size,

@@ -35,7 +35,7 @@ def with_lightgbm_default(kb):
     rename = {n: f"set{chr(97 + i)}" for i, n in enumerate(kb.datasets["name"])}
     configurations = pd.concat([kb.configurations, pd.DataFrame([{
         "family": "lightgbm", "task": TASK, "config_id": DEFAULT_ID,
-        "params": json.dumps(params), "origin": "test"}])], ignore_index=True)
+        "params": json.dumps(params), "origin": "default"}])], ignore_index=True)
     return dataclasses.replace(
         kb, datasets=kb.datasets.replace({"name": rename}),
         metafeatures=kb.metafeatures.replace({"dataset": rename}),
@@ -44,18 +44,21 @@ def with_lightgbm_default(kb):
         .replace({"dataset": rename}))
 
 
+def run_briefly(kb, cache: Path) -> list[dict]:
+    """``bench.run`` with a short meta-training: the tests are about the protocol."""
+    real = bench.trained
+    try:
+        bench.trained = lambda kb, method, steps, names, cache, seed: real(
+            kb, method, 100, names, cache, seed)
+        return bench.run(kb, folds=2, cache=cache, log=lambda *_: None)
+    finally:
+        bench.trained = real
+
+
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     kb = with_lightgbm_default(two_sample_sizes_kb(n_tasks=12))
-    cache = tmp_path_factory.mktemp("learners")
-    real = bench.trained
-    try:  # a short meta-training: the test is about the protocol, not the learner
-        bench.trained = lambda kb, method, steps, names, cache, seed: real(
-            kb, method, 100, names, cache, seed)
-        records = bench.run(kb, folds=2, cache=cache, log=lambda *_: None)
-    finally:
-        bench.trained = real
-    return kb, records
+    return kb, run_briefly(kb, tmp_path_factory.mktemp("learners"))
 
 
 def test_every_rule_picks_on_every_held_out_pool_of_each_size(result):
@@ -105,9 +108,20 @@ def test_summary_counts_and_report(result):
     assert text.count("| oracle |") == 2
 
 
-def test_a_pool_without_lightgbm_s_default_is_skipped():
-    pool = bench.Pool("x", TASK, [("knn", 0)], ["knn"], [default_params("knn", TASK)],
-                      np.array([0.8]), np.array([-0.8]))
-    assert bench.default_index(pool) is None
-    pool.families, pool.params = ["lightgbm"], [default_params("lightgbm", TASK)]
-    assert bench.default_index(pool) == 0
+def test_lightgbm_s_default_is_found_by_its_origin_and_a_pool_without_it_is_skipped(
+        result, tmp_path):
+    kb, records = result
+    assert bench.reference_keys(kb) == {TASK: ("lightgbm", DEFAULT_ID)}
+    pools = bench.pools_of(kb.scores(), 2)
+    pool = pools["seta"]
+    assert pool.params[bench.position(pool, ("lightgbm", DEFAULT_ID))] == default_params(
+        "lightgbm", TASK)
+    assert bench.position(pool, ("lightgbm", 12345)) is None
+    # Without LightGBM's default among its evaluations a dataset cannot be judged.
+    held = kb.evaluations
+    without = dataclasses.replace(kb, evaluations=held[~((held["dataset"] == "seta") & (
+        held["config_id"] == DEFAULT_ID))])
+    assert "seta" in {r["dataset"] for r in records}
+    rerun = run_briefly(without, tmp_path)
+    assert "seta" not in {r["dataset"] for r in rerun}
+    assert {r["dataset"] for r in rerun} == {r["dataset"] for r in records} - {"seta"}
