@@ -68,6 +68,12 @@ COVERAGE_PERIOD = 5
 #: With ``time_left``: the largest share of the time left that a proposed configuration
 #: may be predicted to take (while an affordable one exists).
 AFFORDABLE_SHARE = 0.25
+#: With ``time_left``: normal-score units the acquisition gives up per unit of log
+#: predicted seconds, ``mean + beta * std - cost_weight * log(seconds)``: a configuration
+#: ten times slower must be predicted 0.23 better. Under a time budget a slow trial costs
+#: the trials it displaces (improvement per second, as in Snoek et al. 2012's "EI per
+#: second"); benchmarks/cost_weight.py measures the weight.
+COST_WEIGHT = 0.1
 
 
 def is_coverage_trial(number: int, n_startup: int) -> bool:
@@ -154,6 +160,12 @@ class MetaLearnedSampler(BaseSampler):
         two or three trials. The startup configuration predicted cheapest goes first,
         so that the first trial, which nothing screens, finishes soon. Built-in
         families only.
+    cost_weight : float, default 0.1
+        With ``time_left``: the acquisition becomes ``mean + beta * std - cost_weight *
+        log(predicted seconds)`` once a trial has finished (:data:`COST_WEIGHT`), so
+        that a slow configuration must be predicted that much better than a fast one;
+        0: cost screens unaffordable configurations only. Ignored without
+        ``time_left``.
     rows : int or None
         The rows each trial trains and validates on, when the objective uses a subsample
         of the dataset; None: all of them. What the meta-learner predicts for (see
@@ -166,12 +178,17 @@ class MetaLearnedSampler(BaseSampler):
                  families: Sequence[str] | None = None, n_startup: int = N_STARTUP,
                  n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
                  coverage: bool = True, fallback: BaseSampler | None = None,
-                 time_left=None, rows: int | None = None, seed: int | None = None) -> None:
+                 time_left=None, cost_weight: float = COST_WEIGHT, rows: int | None = None,
+                 seed: int | None = None) -> None:
         for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise DataValidationError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
             raise DataValidationError(f"beta must be a finite number >= 0, got {beta!r}")
+        if not (isinstance(cost_weight, (int, float)) and not isinstance(cost_weight, bool)
+                and math.isfinite(cost_weight) and cost_weight >= 0):
+            raise DataValidationError(
+                f"cost_weight must be a finite number >= 0, got {cost_weight!r}")
         if not (isinstance(exploration, (int, float)) and 0 <= exploration <= 1):
             raise DataValidationError(f"exploration must be within [0, 1], got {exploration!r}")
         if not isinstance(coverage, (bool, np.bool_)):
@@ -192,6 +209,7 @@ class MetaLearnedSampler(BaseSampler):
         self._n_startup = int(n_startup)
         self._n_candidates = int(n_candidates)
         self._beta = float(beta)
+        self._cost_weight = float(cost_weight)
         self._exploration = float(exploration)
         self._coverage = bool(coverage)
         self._seed = np.random.SeedSequence(seed).entropy if seed is None else int(seed)
@@ -334,9 +352,9 @@ class MetaLearnedSampler(BaseSampler):
             return {"source": "exploration", "params": space.random(rng)}
         mean, std = learner._predict_encoded(space.embedding(learner), family_index[fresh],
                                              hyperparameters[fresh])
-        acquisition = mean + self._beta * std
         ok, seconds = affordable([space.to_params(configs[i]) for i in fresh],
                                  with_seconds=True)
+        acquisition = mean + self._beta * std - self._cost_weight * _log_cost(seconds)
         source = "surrogate"
         if self._coverage and is_coverage_trial(trial.number, self._n_startup):
             tried = {space.family_of(c) for c in map(space.parse, claimed) if c is not None}
@@ -382,6 +400,15 @@ class MetaLearnedSampler(BaseSampler):
 
 #: Random configurations an exploration trial draws to find an affordable one.
 _EXPLORATION_DRAWS = 16
+
+
+def _log_cost(seconds: np.ndarray) -> np.ndarray:
+    """Log predicted seconds relative to their median, 0 where not predicted (0 s)."""
+    known = seconds > 0
+    if not known.any():
+        return np.zeros(len(seconds))
+    logs = np.log(seconds, where=known, out=np.zeros(len(seconds)))
+    return np.where(known, logs - np.median(logs[known]), 0.0)
 
 
 class _Costs:

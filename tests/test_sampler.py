@@ -140,6 +140,8 @@ def test_bad_sampler_arguments_are_named(meta_trained):
                           ({"n_candidates": 0}, "n_candidates"),
                           ({"fallback": "tpe"}, "fallback"),
                           ({"coverage": "yes"}, "coverage must be True or False"),
+                          ({"cost_weight": -0.1}, "cost_weight must be a finite number"),
+                          ({"cost_weight": True}, "cost_weight must be a finite number"),
                           ({"time_left": 30}, "time_left must be a function")]:
         with pytest.raises(DataValidationError, match=match):
             MetaLearnedSampler(metafeatures=features, task=TASK, learner=learner,
@@ -180,7 +182,9 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
     kb.evaluations.loc[kb.evaluations["family"] == "knn", "fit_seconds"] = 0.001
     trained = (kb, meta_trained[1])
     families = {}
-    for name, kwargs in [("free", {}), ("ample", {"time_left": lambda: 1000.0}),
+    for name, kwargs in [("free", {}),
+                         ("ample", {"time_left": lambda: 1000.0, "cost_weight": 0.0}),
+                         ("frugal", {"time_left": lambda: 1000.0, "cost_weight": 2.0}),
                          ("short", {"time_left": lambda: 0.4})]:  # 0.1 s affordable
         study = optuna.create_study(direction="maximize", sampler=sampler_for(
             trained, latent, seed=0, **kwargs))
@@ -192,10 +196,14 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
             assert families[name][0] == "knn" and families[name].count("lightgbm") <= 1
             assert all(np.isfinite(t.value) for t in study.trials)
     assert families["free"].count("lightgbm") >= 6
-    # Time to spare: the same trials, but the cheapest start first (nothing screens it).
+    # Time to spare and no cost weight: the same trials, but the cheapest start first
+    # (nothing screens it).
     assert families["ample"][0] == "knn" != families["free"][0]
     assert sorted(families["ample"][:5]) == sorted(families["free"][:5])
     assert families["ample"][5:] == families["free"][5:]
+    # Weighing cost, the surrogate's trials go to the family 100 times cheaper.
+    assert families["frugal"][:5] == families["ample"][:5]
+    assert families["frugal"][5:].count("lightgbm") < families["ample"][5:].count("lightgbm")
 
 
 def test_costs_learned_from_the_knowledge_base_rank_configurations():
