@@ -1,0 +1,245 @@
+"""How much should a search under a time budget favour fast configurations?
+
+``MetaLearnedSampler`` with ``time_left`` takes the candidate with the best
+``mean + beta * std - cost_weight * log(predicted seconds)``. This benchmark measures
+that weight over the knowledge base's own evaluations, where every configuration of a
+pool has a score and a recorded fit time: each dataset is held out once, in the folds
+over dataset groups of benchmarks/metalearner.py (near-duplicates together), with the
+joint meta-learner, the portfolio and the cost model of the other folds. The search is
+that of benchmarks/metalearner.py (``surrogate_search``: the zero-shot start, then the
+adapted surrogate's UCB with coverage trials), with time as its budget:
+
+- a pick costs the configuration's recorded fit seconds (the mean over its CV folds)
+  plus ``--overhead`` seconds (a trial's fixed costs: predicting, scoring, the study);
+- the budget is a multiple (``--budgets``) of the pool's median pick cost, and the
+  search ends before the first pick that would not finish within it;
+- predicted seconds are the sampler's own cost model (``_Costs``, learned from the
+  training folds' fit times) calibrated, as the sampler does, by per-family log offsets
+  of the picks made so far (a family not picked yet takes their mean: the sampler also
+  corrects it for how fit time grows with the rows, which is about nothing at the
+  knowledge base's own sample size); until a pick has finished nothing is predicted, the
+  cheapest start configuration goes first, and from then on a configuration predicted
+  to take more than ``AFFORDABLE_SHARE`` of the time left is passed over while another
+  is affordable (as ``MetaLearnedSampler``).
+
+Reported per budget and weight: the mean normalized regret at the end of the budget
+(that of benchmarks/metalearner.py, on the pool's losses), the trials run, and the
+datasets on which each weight ends better or worse than weight 0.
+
+    python benchmarks/cost_weight.py --knowledge-base metadata
+
+writes benchmarks/results/cost_weight.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from automl_meta.data import dataset_groups
+from automl_meta.metadataset.knowledge_base import KnowledgeBase
+from automl_meta.recommendation import diverse_top, population_portfolio, startup_order
+from automl_meta.sampler import (
+    AFFORDABLE_SHARE,
+    BETA,
+    COST_WEIGHT,
+    N_STARTUP,
+    MetaLearnedSampler,
+    _log_cost,
+    is_coverage_trial,
+)
+from automl_meta.spaces import encode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from metalearner import DEFAULT, MIN_POOL, Pool, base_protocol, group_folds, pools_of, trained  # noqa: E402,E501
+
+WEIGHTS = (0.0, COST_WEIGHT, 0.2, 0.3)
+BUDGETS = (30.0, 60.0, 100.0)
+OVERHEAD = 0.05
+
+
+def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
+                 relative: np.ndarray, budget: float, weight: float,
+                 portfolio: list[tuple[str, int]]) -> list[int]:
+    """The pool indices a search picks, in order, within ``budget`` seconds, where pick
+    ``i`` takes ``seconds[i]`` and the cost model's log seconds relative to a typical
+    configuration are ``relative[i]``."""
+    mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
+                                rows=pool.rows)
+    index = {key: i for i, key in enumerate(pool.keys)}
+    learned = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
+                          N_STARTUP, lambda f, p: encode(f, pool.task, p))
+    start = startup_order(learned, [index[key] for key in portfolio if key in index],
+                          mean, std, N_STARTUP)
+    # Nothing is known of this dataset's speed yet: the cheapest start goes first.
+    start.insert(0, start.pop(int(np.argmin(relative[start]))))
+    picks: list[int] = []
+    used, model = 0.0, learner
+    while len(picks) < len(pool.losses):
+        t = len(picks)
+        remaining = [i for i in range(len(pool.losses)) if i not in picks]
+        predicted = np.zeros(len(remaining))
+        if picks:
+            offsets: dict[str, list[float]] = {}
+            for i in picks:
+                offsets.setdefault(pool.families[i], []).append(
+                    math.log(seconds[i]) - relative[i])
+            overall = float(np.mean([x for v in offsets.values() for x in v]))
+            predicted = np.exp([np.mean(offsets.get(pool.families[i], [overall]))
+                                + relative[i] for i in remaining])
+        ok = predicted <= AFFORDABLE_SHARE * (budget - used)
+        if t < len(start) and start[t] not in picks and ok[remaining.index(start[t])]:
+            pick = start[t]
+        else:
+            if t <= 10 or t % 5 == 0:
+                model = learner.adapt(features, [(pool.families[i], pool.params[i],
+                                                  pool.scores[i]) for i in picks],
+                                      task=pool.task, rows=pool.rows)
+            mean, std = model.predict(features, [pool.families[i] for i in remaining],
+                                      [pool.params[i] for i in remaining], task=pool.task,
+                                      rows=pool.rows)
+            acquisition = mean + BETA * std - weight * _log_cost(predicted)
+            if is_coverage_trial(t, N_STARTUP):
+                untried = np.array([pool.families[i] not in {pool.families[j] for j in picks}
+                                    for i in remaining])
+                if (ok & untried).any():
+                    ok = ok & untried
+            pick = (remaining[int(np.argmax(np.where(ok, acquisition, -np.inf)))]
+                    if ok.any() else remaining[int(np.argmin(predicted))])
+        if used + seconds[pick] > budget:
+            break
+        picks.append(pick)
+        used += seconds[pick]
+    return picks
+
+
+def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: float,
+        log=print) -> list[dict]:
+    """One record per held-out dataset, budget and weight."""
+    base = base_protocol(kb)
+    scores = base.scores()
+    metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index(
+        "dataset")
+    ok = scores[(scores["status"] == "ok") & scores["score"].notna()]
+    fit = {(d, f, int(c)): s for d, f, c, s in zip(
+        ok["dataset"], ok["family"], ok["config_id"], ok["fit_seconds"], strict=True)}
+    pools = {n: p for n, p in pools_of(scores, MIN_POOL).items() if n in metafeatures.index}
+    names = sorted(pools)
+    all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
+    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
+    records = []
+    for k, test in enumerate(group_folds(kb.datasets, names, folds, seed=0)):
+        start = time.perf_counter()
+        test_groups = set(groups[test])
+        train = [n for n in all_names if groups[n] not in test_groups]
+        learner = trained(kb, DEFAULT, None, train, cache, seed=0)
+        train_kb = kb.subset(train)
+        train_scores = base.subset(train).scores()
+        for name in test:
+            pool = pools[name]
+            features = metafeatures.loc[name]
+            costs = MetaLearnedSampler(metafeatures=features, task=pool.task,
+                                       learner=learner, knowledge_base=train_kb,
+                                       time_left=lambda: 1.0)._costs
+            portfolio = population_portfolio(train_scores, pool.task, N_STARTUP)
+            seconds = np.array([fit[(name, *key)] for key in pool.keys]) + overhead
+            relative = np.array([costs.relative(f, p) for f, p in
+                                 zip(pool.families, pool.params, strict=True)])
+            for multiple in budgets:
+                for weight in weights:
+                    picks = timed_search(learner, features, pool, seconds, relative,
+                                         multiple * float(np.median(seconds)), weight,
+                                         portfolio)
+                    regret = (pool.regret_curve(picks, len(picks))[-1] if picks else 1.0)
+                    records.append({"dataset": name, "task": pool.task, "fold": k,
+                                    "budget": multiple, "weight": weight,
+                                    "regret": float(regret), "trials": len(picks)})
+        log(f"fold {k + 1}/{folds}: {len(test)} held-out datasets, "
+            f"{time.perf_counter() - start:.0f} s")
+    return records
+
+
+def summarise(records: list[dict]) -> pd.DataFrame:
+    """Per budget and weight: mean and median regret, mean trials, and the datasets
+    ending better or worse than with weight 0 (paired by dataset)."""
+    frame = pd.DataFrame(records)
+    reference = frame[frame["weight"] == 0].set_index(["budget", "dataset"])["regret"]
+    frame = frame.assign(base=reference.reindex(
+        pd.MultiIndex.from_frame(frame[["budget", "dataset"]])).to_numpy())
+    return (frame.groupby(["budget", "weight"])
+            .agg(datasets=("regret", "size"), regret=("regret", "mean"),
+                 median=("regret", "median"), trials=("trials", "mean"),
+                 better=("regret", lambda r: int((r < frame.loc[r.index, "base"]).sum())),
+                 worse=("regret", lambda r: int((r > frame.loc[r.index, "base"]).sum())))
+            .astype({"better": int, "worse": int}).reset_index())
+
+
+def markdown(summary: pd.DataFrame, meta: dict) -> str:
+    lines = ["# Cost weight of the time-budgeted search, on the knowledge base", "",
+             f"Reproduce with `{meta['command']}` ({meta['seconds']:.0f} s).", "",
+             f"{meta['folds']} folds over dataset groups; the {DEFAULT} meta-learner, "
+             "portfolio and cost model of the other folds. A pick costs its recorded fit "
+             f"seconds plus {meta['overhead']:g} s; the budget is a multiple of the "
+             "pool's median pick cost. Regret: normalized, on the pool's losses, at the "
+             "end of the budget (lower is better); better / worse: datasets against "
+             "weight 0. The shipped weight (`COST_WEIGHT`) is "
+             f"{COST_WEIGHT:g}. See the module docstring.", "",
+             "| budget (median picks) | weight | datasets | mean regret | median regret "
+             "| trials | better | worse |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r.budget:g} | {r.weight:g} | {r.datasets} | {r.regret:.4f} | "
+              f"{r.median:.4f} | {r.trials:.1f} | {r.better} | {r.worse} |"
+              for r in summary.itertuples()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--knowledge-base", default=None,
+                        help="a knowledge-base folder (default: the shipped one)")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS))
+    parser.add_argument("--budgets", type=float, nargs="+", default=list(BUDGETS),
+                        help="budgets as multiples of the pool's median pick cost")
+    parser.add_argument("--overhead", type=float, default=OVERHEAD,
+                        help="seconds a trial costs besides fitting")
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
+                                               / "automl_meta-metalearner-benchmark"),
+                        help="trained meta-learners, shared with benchmarks/metalearner.py")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--name", default="cost_weight", help="stem of the result files")
+    args = parser.parse_args(argv)
+    if 0.0 not in args.weights:
+        parser.error("--weights must include 0, the reference")
+    torch.set_num_threads(1)
+    kb = KnowledgeBase.load(args.knowledge_base)
+    start = time.perf_counter()
+    records = run(kb, args.folds, Path(args.cache), args.weights, args.budgets,
+                  args.overhead)
+    summary = summarise(records)
+    meta = {"command": " ".join(["python", "benchmarks/cost_weight.py",
+                                 *(sys.argv[1:] if argv is None else argv)]),
+            "folds": args.folds, "overhead": args.overhead, "counts": kb.counts(),
+            "seconds": time.perf_counter() - start}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(
+        {**meta, "summary": summary.to_dict("records"), "records": records}, indent=1,
+        default=float) + "\n")
+    text = markdown(summary, meta)
+    (out / f"{args.name}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""benchmarks/cost_weight.py on a small synthetic knowledge base where k-NN fits 100 times
+faster than LightGBM."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import synthetic_kb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+bench = importlib.import_module("cost_weight")
+WEIGHTS = (0.0, 2.0)
+BUDGETS = (10.0, 40.0)
+OVERHEAD = 0.01
+
+
+def fast_knn_kb():
+    """12 tasks with distinct stems (``task000``... would be one dataset group), k-NN
+    fitting in 0.001 s and LightGBM in 0.1 s."""
+    kb = synthetic_kb(n_tasks=12)
+    rename = {n: f"set{chr(97 + i)}" for i, n in enumerate(kb.datasets["name"])}
+    evaluations = kb.evaluations.replace({"dataset": rename})
+    evaluations.loc[evaluations["family"] == "knn", "fit_seconds"] = 0.001
+    return dataclasses.replace(kb, datasets=kb.datasets.replace({"name": rename}),
+                               metafeatures=kb.metafeatures.replace({"dataset": rename}),
+                               evaluations=evaluations)
+
+
+def briefly(function, *args, **kwargs):
+    """``function`` with a short meta-training: the tests are about the protocol."""
+    real = bench.trained
+    try:
+        bench.trained = lambda kb, method, steps, names, cache, seed: real(
+            kb, method, 100, names, cache, seed)
+        return function(*args, **kwargs)
+    finally:
+        bench.trained = real
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    kb = fast_knn_kb()
+    cache = tmp_path_factory.mktemp("learners")
+    records = briefly(bench.run, kb, folds=2, cache=cache, weights=WEIGHTS, budgets=BUDGETS,
+                      overhead=OVERHEAD, log=lambda *_: None)
+    return kb, cache, records
+
+
+def test_every_held_out_dataset_is_searched_at_every_budget_and_weight(result):
+    kb, _, records = result
+    frame = pd.DataFrame(records)
+    assert len(frame) == len(kb.datasets) * len(WEIGHTS) * len(BUDGETS)
+    assert not frame.duplicated(["dataset", "budget", "weight"]).any()
+    assert set(frame["dataset"]) == set(kb.datasets["name"])
+    assert frame["regret"].between(0, 1).all() and (frame["trials"] >= 1).all()
+    # A larger budget never runs fewer trials at the same weight.
+    trials = frame.pivot_table(index=["dataset", "weight"], columns="budget", values="trials")
+    assert (trials[40.0] >= trials[10.0]).all()
+
+
+def searches(result, budgets, weights):
+    """``timed_search`` on one held-out pool, where k-NN trials take 0.011 s and LightGBM
+    ones 0.11 s, for each budget (seconds) and weight."""
+    kb, cache, _ = result
+    pools = bench.pools_of(kb.scores(), bench.MIN_POOL)
+    pool = pools["seta"]
+    learner = briefly(bench.trained, kb, bench.DEFAULT, None, sorted(pools)[6:], cache, 0)
+    seconds = np.where(np.array(pool.families) == "knn", 0.001, 0.1) + OVERHEAD
+    features = kb.metafeatures.set_index("dataset").loc["seta"]
+    portfolio = [("lightgbm", 0), ("knn", 0), ("lightgbm", 1)]
+    return pool, seconds, {(budget, weight): bench.timed_search(
+        learner, features, pool, seconds, np.log(seconds), budget, weight, portfolio)
+        for budget in budgets for weight in weights}
+
+
+def test_a_search_stays_within_its_budget_and_starts_with_the_cheapest(result):
+    pool, seconds, runs = searches(result, (0.5, 2.0), (0.0, 2.0))
+    for (budget, _), picks in runs.items():
+        assert len(set(picks)) == len(picks)
+        assert seconds[picks].sum() <= budget
+        # Not all of the pool fits: the next pick would have passed the budget.
+        assert len(picks) < len(pool.losses)
+        assert pool.families[picks[0]] == "knn"
+
+
+def test_a_cost_weight_moves_trials_to_the_cheaper_family(result):
+    pool, _, runs = searches(result, (1.2,), (0.0, 2.0))
+    first = {weight: [pool.families[i] for i in picks[:20]]
+             for (_, weight), picks in runs.items()}
+    assert first[2.0][:5] == first[0.0][:5]  # the start does not weigh cost
+    assert first[2.0].count("knn") > first[0.0].count("knn")
+
+
+def test_summary_pairs_each_weight_with_weight_zero_and_reports(result):
+    kb, _, records = result
+    summary = bench.summarise(records)
+    assert len(summary) == len(WEIGHTS) * len(BUDGETS)
+    assert (summary["datasets"] == len(kb.datasets)).all()
+    zero = summary[summary["weight"] == 0]
+    assert (zero["better"] == 0).all() and (zero["worse"] == 0).all()
+    frame = pd.DataFrame(records)
+    for budget in BUDGETS:
+        at = frame[frame["budget"] == budget].pivot(index="dataset", columns="weight",
+                                                    values="regret")
+        row = summary[(summary["budget"] == budget) & (summary["weight"] == 2.0)].iloc[0]
+        assert row["better"] == (at[2.0] < at[0.0]).sum()
+        assert row["worse"] == (at[2.0] > at[0.0]).sum()
+        assert row["regret"] == pytest.approx(at[2.0].mean())
+    text = bench.markdown(summary, {"command": "python x", "seconds": 1.0, "folds": 2,
+                                    "overhead": OVERHEAD})
+    assert text.count("\n| 40 | ") == len(WEIGHTS)
