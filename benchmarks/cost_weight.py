@@ -109,8 +109,8 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
                                       rows=pool.rows)
             acquisition = mean + BETA * std - weight * _log_cost(predicted)
             if is_coverage_trial(t, N_STARTUP):
-                untried = np.array([pool.families[i] not in {pool.families[j] for j in picks}
-                                    for i in remaining])
+                tried = {pool.families[j] for j in picks}
+                untried = np.array([pool.families[i] not in tried for i in remaining])
                 if (ok & untried).any():
                     ok = ok & untried
             pick = (remaining[int(np.argmax(np.where(ok, acquisition, -np.inf)))]
@@ -144,15 +144,21 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: 
         learner = trained(kb, DEFAULT, None, train, cache, seed=0)
         train_kb = kb.subset(train)
         train_scores = base.subset(train).scores()
+        # Per task: the sampler's cost model (its relative costs depend on the training
+        # folds only, not on the held-out dataset's features) and the portfolio.
+        costs, portfolios = {}, {}
+        for task in sorted({pools[n].task for n in test}):
+            costs[task] = MetaLearnedSampler(
+                metafeatures=metafeatures.loc[next(n for n in test if pools[n].task == task)],
+                task=task, learner=learner, knowledge_base=train_kb,
+                time_left=lambda: 1.0)._costs
+            portfolios[task] = population_portfolio(train_scores, task, N_STARTUP)
         for name in test:
             pool = pools[name]
             features = metafeatures.loc[name]
-            costs = MetaLearnedSampler(metafeatures=features, task=pool.task,
-                                       learner=learner, knowledge_base=train_kb,
-                                       time_left=lambda: 1.0)._costs
-            portfolio = population_portfolio(train_scores, pool.task, N_STARTUP)
+            portfolio = portfolios[pool.task]
             seconds = np.array([fit[(name, *key)] for key in pool.keys]) + overhead
-            relative = np.array([costs.relative(f, p) for f, p in
+            relative = np.array([costs[pool.task].relative(f, p) for f, p in
                                  zip(pool.families, pool.params, strict=True)])
             for multiple in budgets:
                 for weight in weights:

@@ -84,7 +84,7 @@ def test_a_search_stays_within_its_budget_and_starts_with_the_cheapest(result):
     for (budget, _), picks in runs.items():
         assert len(set(picks)) == len(picks)
         assert seconds[picks].sum() <= budget
-        # Not all of the pool fits: the next pick would have passed the budget.
+        # The budget, not the pool, ends the search.
         assert len(picks) < len(pool.losses)
         assert pool.families[picks[0]] == "knn"
 
