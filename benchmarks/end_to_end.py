@@ -469,13 +469,9 @@ def ranks(loss: pd.DataFrame, tolerance: float = TIE_TOLERANCE) -> pd.DataFrame:
     return pd.DataFrame(out, index=loss.index, columns=loss.columns)
 
 
-def compare(records: Sequence[dict], methods: Sequence[str], budget: float | None,
-            reference: str, tolerance: float = TIE_TOLERANCE) -> dict:
-    """One comparison table: mean ranks, scores and ``reference``'s wins/ties/losses."""
-    table = score_table(records, methods, budget)
-    tasks = {r["dataset"]: r["task"] for r in records}
-    loss = losses(table, tasks)
-    rank = ranks(loss, tolerance)
+def wins_ties_losses(loss: pd.DataFrame, reference: str,
+                     tolerance: float = TIE_TOLERANCE) -> dict[str, dict[str, int]]:
+    """``reference``'s wins, ties and losses against each other column of ``loss``."""
     wtl = {}
     if reference in loss.columns:
         for other in loss.columns:
@@ -484,6 +480,31 @@ def compare(records: Sequence[dict], methods: Sequence[str], budget: float | Non
                            zip(loss[reference], loss[other], strict=True)]
                 wtl[other] = {"wins": results.count(1), "ties": results.count(0),
                               "losses": results.count(-1)}
+    return wtl
+
+
+def compare(records: Sequence[dict], methods: Sequence[str], budget: float | None,
+            reference: str, tolerance: float = TIE_TOLERANCE,
+            folds: dict[str, int] | None = None) -> dict:
+    """One comparison table: mean ranks, scores and ``reference``'s wins/ties/losses.
+
+    ``folds`` (dataset -> 0-based held-out fold), when the datasets come from more than
+    one fold, adds the wins/ties/losses of each fold's datasets (``by_fold``, keyed by
+    the 1-based fold)."""
+    table = score_table(records, methods, budget)
+    tasks = {r["dataset"]: r["task"] for r in records}
+    loss = losses(table, tasks)
+    rank = ranks(loss, tolerance)
+    wtl = wins_ties_losses(loss, reference, tolerance)
+    by_fold = {}
+    fold = pd.Series({d: (folds or {}).get(d) for d in loss.index}, dtype=object)
+    if fold.notna().all() and fold.nunique() > 1:
+        for f in sorted(fold.unique()):
+            datasets = fold.index[fold == f]
+            by_fold[str(f + 1)] = {
+                "datasets": len(datasets),
+                "mean_rank": {m: float(v) for m, v in rank.loc[datasets].mean().items()},
+                "wins_ties_losses": wins_ties_losses(loss.loc[datasets], reference, tolerance)}
     seconds: dict[str, list[float]] = {}
     for r in records:
         if (r["method"] in loss.columns and r["dataset"] in loss.index
@@ -501,6 +522,7 @@ def compare(records: Sequence[dict], methods: Sequence[str], budget: float | Non
         "scores": {d: {m: (None if pd.isna(v) else float(v)) for m, v in row.items()}
                    for d, row in table.iterrows()},
         "wins_ties_losses": wtl,
+        "by_fold": by_fold,
         "mean_fit_seconds": {m: float(np.mean(v)) for m, v in seconds.items()},
         "max_fit_seconds": {m: float(np.max(v)) for m, v in seconds.items()},
         # Fits that took more than OVERRUN x the budget: the comparison is only as fair as
@@ -567,8 +589,9 @@ def targets(per_budget: dict[str, dict], zero_shot: dict | None,
 
 def summarise(records: Sequence[dict], methods: Sequence[str], budgets: Sequence[float],
               unavailable: dict[str, str] | None = None,
-              tolerance: float = TIE_TOLERANCE) -> dict:
-    """Per-budget comparisons, the zero-shot comparison, failures and the targets."""
+              tolerance: float = TIE_TOLERANCE, folds: dict[str, int] | None = None) -> dict:
+    """Per-budget comparisons, the zero-shot comparison, failures and the targets;
+    ``folds`` (dataset -> held-out fold) adds each comparison's figures by fold."""
     unavailable = {m: r for m, r in (unavailable or {}).items() if m in methods}
     runnable = [m for m in methods if m not in unavailable]
     per_budget = {}
@@ -576,11 +599,11 @@ def summarise(records: Sequence[dict], methods: Sequence[str], budgets: Sequence
     if any(m in BUDGETED for m in budgeted):
         for budget in budgets:
             per_budget[_budget_label(budget)] = compare(records, budgeted, budget,
-                                                        "automl_meta", tolerance)
+                                                        "automl_meta", tolerance, folds)
     zero_shot = None
     if "automl_meta_zero_shot" in runnable:
         zero_shot = compare(records, [m for m in ZERO_SHOT if m in runnable], None,
-                            "automl_meta_zero_shot", tolerance)
+                            "automl_meta_zero_shot", tolerance, folds)
     failures = [{k: r[k] for k in ("dataset", "method", "budget", "seed")}
                 | {"error": (r["error"] or "").splitlines()[0]}
                 for r in records if r["status"] == "failed"]
@@ -665,6 +688,17 @@ def _comparison_section(title: str, comp: dict, tolerance: float) -> list[str]:
             share = share_better(comp, other)
             lines.append(f"| {other} | {c['wins']} | {c['ties']} | {c['losses']} | "
                          f"{'' if share is None else f'{share:.0%}'} |")
+        lines.append("")
+    if comp.get("by_fold"):
+        others = list(comp["wins_ties_losses"])
+        lines += [f"By held-out fold (mean rank of `{reference}`; its wins / ties / losses):",
+                  "", "| fold | datasets | mean rank | " + " | ".join(others) + " |",
+                  "|---:|---:|---:|" + "---|" * len(others)]
+        for fold, part in comp["by_fold"].items():
+            cells = ["/".join(str(part["wins_ties_losses"][o][k])
+                              for k in ("wins", "ties", "losses")) for o in others]
+            lines.append(f"| {fold} | {part['datasets']} | "
+                         f"{part['mean_rank'][reference]:.2f} | " + " | ".join(cells) + " |")
         lines.append("")
     if n:
         lines += ["Test score per dataset (ROC AUC for classification, higher is better; "
@@ -909,15 +943,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{method}: unavailable: {reason}", flush=True)
     seeds = list(range(args.seeds))
     test, names, skipped, records, settings = [], [], {}, [], {}
+    fold_of = {}
     for fold in folds:
         ran = run_fold(args, kb, fold, steps, cache, manifest, budgets, seeds, unavailable)
         test += ran["test"]
         names += ran["names"]
+        fold_of.update(dict.fromkeys(ran["names"], fold))
         skipped.update(ran["skipped"])
         records += ran["records"]
         settings = ran["settings"]
     settings["fold"] = folds if len(folds) > 1 else folds[0]
-    summary = summarise(records, args.methods, budgets, unavailable)
+    summary = summarise(records, args.methods, budgets, unavailable, folds=fold_of)
     n_cpus = os.cpu_count()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     meta = {

@@ -124,6 +124,26 @@ def test_ranks_and_wins_on_hand_made_records():
     json.dumps(summary)  # the summary goes into the JSON output as is
 
 
+def test_figures_by_held_out_fold():
+    folds = {"d1": 0, "d2": 0, "d3": 3, "r1": 3}
+    summary = e2e.summarise(hand_made(), list(e2e.METHODS), [30], folds=folds)
+    by_fold = summary["budgets"]["30"]["by_fold"]
+    # automl_meta ranks 1 and 3 on d1, d2 (fold 1), 4 and 1 on d3 (failed), r1 (fold 4).
+    assert by_fold["1"]["datasets"] == 2 and by_fold["4"]["datasets"] == 2
+    assert by_fold["1"]["mean_rank"]["automl_meta"] == pytest.approx(2.0)
+    assert by_fold["4"]["mean_rank"]["automl_meta"] == pytest.approx(2.5)
+    assert by_fold["1"]["wins_ties_losses"]["optuna_tpe"] == {"wins": 1, "ties": 1,
+                                                              "losses": 0}
+    assert by_fold["4"]["wins_ties_losses"]["flaml"] == {"wins": 1, "ties": 0, "losses": 1}
+    text = e2e.markdown(summary, {"command": "x"})
+    assert "| fold | datasets | mean rank | optuna_tpe | flaml | lightgbm_default |" in text
+    assert "| 1 | 2 | 2.00 | 1/1/0 | 1/0/1 | 1/1/0 |" in text
+    # One fold (or no folds given): no breakdown.
+    one = e2e.summarise(hand_made(), list(e2e.METHODS), [30], folds=dict.fromkeys(folds, 2))
+    assert one["budgets"]["30"]["by_fold"] == {}
+    assert "By held-out fold" not in e2e.markdown(one, {"command": "x"})
+
+
 def test_targets_met_and_not_evaluated():
     records = records_from(AT_120, 30) + records_from(LIGHTGBM) + records_from(ZERO_SHOT)
     summary = e2e.summarise(records, list(e2e.METHODS), [30])
@@ -223,6 +243,9 @@ def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypat
     # a tie within the tolerance on d2.
     assert result["summary"]["zero_shot"]["wins_ties_losses"]["lightgbm_default"] == {
         "wins": 3, "ties": 1, "losses": 0}
+    by_fold = result["summary"]["zero_shot"]["by_fold"]
+    assert {f: c["wins_ties_losses"]["lightgbm_default"] for f, c in by_fold.items()} == {
+        "1": {"wins": 1, "ties": 1, "losses": 0}, "3": {"wins": 2, "ties": 0, "losses": 0}}
     assert result["settings_text"].startswith("Folds 1, 3 of 5 (grouped so that near-duplicate "
                                               "datasets share a fold), each held out in turn: "
                                               "6 datasets, 4 of them run;")
