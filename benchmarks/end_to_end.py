@@ -489,18 +489,18 @@ def compare(records: Sequence[dict], methods: Sequence[str], budget: float | Non
     """One comparison table: mean ranks, scores and ``reference``'s wins/ties/losses.
 
     ``folds`` (dataset -> 0-based held-out fold), when the datasets come from more than
-    one fold, adds the wins/ties/losses of each fold's datasets (``by_fold``, keyed by
-    the 1-based fold)."""
+    one fold, adds the mean ranks and wins/ties/losses of each fold's datasets
+    (``by_fold``, keyed by the 1-based fold)."""
     table = score_table(records, methods, budget)
     tasks = {r["dataset"]: r["task"] for r in records}
     loss = losses(table, tasks)
     rank = ranks(loss, tolerance)
     wtl = wins_ties_losses(loss, reference, tolerance)
     by_fold = {}
-    fold = pd.Series({d: (folds or {}).get(d) for d in loss.index}, dtype=object)
-    if fold.notna().all() and fold.nunique() > 1:
-        for f in sorted(fold.unique()):
-            datasets = fold.index[fold == f]
+    fold_of = [(folds or {}).get(d) for d in loss.index]
+    if None not in fold_of and len(set(fold_of)) > 1:
+        for f in sorted(set(fold_of)):
+            datasets = [d for d, g in zip(loss.index, fold_of, strict=True) if g == f]
             by_fold[str(f + 1)] = {
                 "datasets": len(datasets),
                 "mean_rank": {m: float(v) for m, v in rank.loc[datasets].mean().items()},
