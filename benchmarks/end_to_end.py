@@ -104,9 +104,9 @@ METHODS = BUDGETED + BUDGET_FREE
 LEARNED = ("automl_meta", "automl_meta_zero_shot")
 #: Methods whose trials are validated as ``--cv`` says (our estimators' searches).
 VALIDATED = ("automl_meta", "optuna_tpe")
-#: Methods run through our estimators: their runs depend on the search code
+#: Methods run through our estimators or pipelines: their runs depend on the search code
 #: (:func:`search_version`).
-ESTIMATED = VALIDATED + ("automl_meta_zero_shot",)
+ESTIMATED = VALIDATED + ("automl_meta_zero_shot", "lightgbm_default")
 #: What our estimators' searches refit: their default ``ensemble_size``.
 ENSEMBLE_SIZE = inspect.signature(AutoMetaClassifier).parameters["ensemble_size"].default
 #: The zero-shot comparison: ours first.
@@ -365,29 +365,50 @@ def finished_keys(records: Iterable[dict], retry_failed: bool = False) -> set[tu
     return {record_key(r) for r in records if r["status"] in keep}
 
 
-def current(records: Iterable[dict], version: str, cv, search: str,
+def current(records: Iterable[dict], version: str, cv, search: str, data: str,
             ensemble_size: int = ENSEMBLE_SIZE) -> list[dict]:
     """``records`` less the runs of :data:`LEARNED` methods made with other meta-learner
-    code or knowledge base (``version``), of :data:`ESTIMATED` methods made with other
-    search code (``search``, see :func:`search_version`; none recorded counts as other)
-    and of :data:`VALIDATED` methods made with another ``cv`` (or before runs recorded
-    it) or ``ensemble_size`` (1 before runs recorded it): those are run again."""
+    code, meta-feature code or knowledge base (``version``), of :data:`ESTIMATED` methods
+    made with other search code (``search``, see :func:`search_version`), of any method
+    made with other data-loading code (``data``, see :func:`data_version`), and of
+    :data:`VALIDATED` methods made with another ``cv`` (or before runs recorded it) or
+    ``ensemble_size`` (1 before runs recorded it): those are run again. A version a record
+    does not carry counts as another."""
     return [r for r in records
             if (r["method"] not in LEARNED or r.get("code") == version)
             and (r["method"] not in ESTIMATED or r.get("search") == search)
+            and r.get("data") == data
             and (r["method"] not in VALIDATED or (
                 r.get("cv") == cv and r.get("ensemble_size", 1) == ensemble_size))]
+
+
+def _source_digest(files: Iterable[Path]) -> str:
+    return hashlib.sha256(json.dumps([f.read_text() for f in files]).encode()).hexdigest()[:16]
+
+
+def _package_root() -> Path:
+    import automl_meta
+
+    return Path(automl_meta.__file__).parent
 
 
 def search_version() -> str:
     """A digest of the code our estimators' searches run (the estimators, the trials'
     evaluation, the pipelines and spaces): the :data:`ESTIMATED` runs depend on it."""
-    import automl_meta
+    root = _package_root()
+    return _source_digest(sorted([root / "estimators.py", root / "spaces.py",
+                                  *(root / "evaluation").glob("*.py")]))
 
-    root = Path(automl_meta.__file__).parent
-    files = sorted([root / "estimators.py", root / "spaces.py",
-                    *(root / "evaluation").glob("*.py")])
-    return hashlib.sha256(json.dumps([f.read_text() for f in files]).encode()).hexdigest()[:16]
+
+def features_version() -> str:
+    """A digest of the meta-feature code, which the :data:`LEARNED` methods' recommendations
+    start from."""
+    return _source_digest(sorted((_package_root() / "metafeatures").glob("*.py")))
+
+
+def data_version() -> str:
+    """A digest of the code that loads and prepares every method's data (``data.py``)."""
+    return _source_digest([_package_root() / "data.py"])
 
 
 def latest(records: Iterable[dict]) -> list[dict]:
@@ -810,10 +831,12 @@ def run_fold(args: argparse.Namespace, kb: KnowledgeBase, fold: int, steps: int 
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     settings["cv"] = args.cv
     runs_path = cache / f"runs-{key}.jsonl"
-    # Runs of the learned methods depend on the meta-learner's code and what it learns from.
-    version = hashlib.sha256(json.dumps([code_version(), kb.counts()]).encode()).hexdigest()[:16]
-    search = search_version()
-    previous = current(load_records(runs_path), version, args.cv, search)
+    # Runs of the learned methods depend on the meta-learner's code, what it learns from and
+    # the meta-features its recommendations start from.
+    version = hashlib.sha256(json.dumps([code_version(), kb.counts(), features_version()])
+                             .encode()).hexdigest()[:16]
+    search, data = search_version(), data_version()
+    previous = current(load_records(runs_path), version, args.cv, search, data)
     done = finished_keys(previous, args.retry_failed)
     wanted = {_key(*k) for n in names for k in run_keys(n, args.methods, budgets, seeds)}
     print(f"runs file {runs_path}: {len(wanted & done)} of {len(wanted)} runs already done",
@@ -828,6 +851,7 @@ def run_fold(args: argparse.Namespace, kb: KnowledgeBase, fold: int, steps: int 
             record["search"] = search
         if record["method"] in VALIDATED:
             record.update(cv=args.cv, ensemble_size=ENSEMBLE_SIZE)
+        record["data"] = data
         append_record(runs_path, record)
         counter[0] += 1
         budget = "-" if record["budget"] is None else f"{record['budget']:g} s"
@@ -854,7 +878,8 @@ def run_fold(args: argparse.Namespace, kb: KnowledgeBase, fold: int, steps: int 
                     knowledge_base=str(kb_folder), cv=args.cv, done=done,
                     unavailable=unavailable, on_record=on_record)
 
-    records = [r for r in latest(current(load_records(runs_path), version, args.cv, search))
+    records = [r for r in latest(current(load_records(runs_path), version, args.cv, search,
+                                              data))
                if record_key(r) in wanted]
     return {"test": list(test), "names": names, "skipped": skipped, "records": records,
             "settings": settings}
