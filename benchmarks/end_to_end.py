@@ -382,11 +382,13 @@ def current(records: Iterable[dict], version: str, cv, search: str, data: str,
                 r.get("cv") == cv and r.get("ensemble_size", 1) == ensemble_size))]
 
 
-def _source_digest(files: Iterable[Path]) -> str:
+def source_digest(files: Iterable[Path]) -> str:
+    """A short digest of the text of ``files`` (in the order given)."""
     return hashlib.sha256(json.dumps([f.read_text() for f in files]).encode()).hexdigest()[:16]
 
 
-def _package_root() -> Path:
+def package_root() -> Path:
+    """The installed automl_meta package's folder."""
     import automl_meta
 
     return Path(automl_meta.__file__).parent
@@ -395,20 +397,20 @@ def _package_root() -> Path:
 def search_version() -> str:
     """A digest of the code our estimators' searches run (the estimators, the trials'
     evaluation, the pipelines and spaces): the :data:`ESTIMATED` runs depend on it."""
-    root = _package_root()
-    return _source_digest(sorted([root / "estimators.py", root / "spaces.py",
+    root = package_root()
+    return source_digest(sorted([root / "estimators.py", root / "spaces.py",
                                   *(root / "evaluation").glob("*.py")]))
 
 
 def features_version() -> str:
     """A digest of the meta-feature code, which the :data:`LEARNED` methods' recommendations
     start from."""
-    return _source_digest(sorted((_package_root() / "metafeatures").glob("*.py")))
+    return source_digest(sorted((package_root() / "metafeatures").glob("*.py")))
 
 
 def data_version() -> str:
     """A digest of the code that loads and prepares every method's data (``data.py``)."""
-    return _source_digest([_package_root() / "data.py"])
+    return source_digest([package_root() / "data.py"])
 
 
 def latest(records: Iterable[dict]) -> list[dict]:

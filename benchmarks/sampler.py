@@ -18,17 +18,21 @@ Two measurements:
 
 writes benchmarks/results/sampler.{json,md}. Every evaluation is memoised in
 ``--cache`` (the same configuration on the same dataset is evaluated once, whichever
-sampler proposes it) and finished studies are kept there, so a killed run resumes.
+sampler proposes it) and finished studies are kept there, so a killed run resumes. Both
+are keyed on the code they depend on (:func:`evaluation_version`, :func:`learned_version`):
+what other code made is done again.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +41,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+from end_to_end import features_version, package_root, source_digest  # noqa: E402
 from metalearner import DEFAULT, code_version, group_folds, trained  # noqa: E402
 
 from automl_meta.data import dataset_groups  # noqa: E402
@@ -126,6 +131,29 @@ class Objective:
         if self.known[key] is None:
             raise optuna.TrialPruned("evaluation failed")  # ignored by every sampler
         return self.known[key]
+
+
+def evaluation_version() -> str:
+    """A digest of the code a trial's evaluation runs (data preparation, pipelines and
+    spaces, cross-validation): evaluations and studies made with other code are redone."""
+    root = package_root()
+    return source_digest(sorted([root / "data.py", root / "spaces.py",
+                                 *(root / "evaluation").glob("*.py")]))
+
+
+def learned_version() -> str:
+    """A digest of what the meta-learned sampler's choices depend on besides the
+    evaluations: the meta-learner, sampler and recommendation code, and the meta-features."""
+    return hashlib.sha256(json.dumps([code_version(), features_version()]).encode()
+                          ).hexdigest()[:16]
+
+
+def current(records: Iterable[dict], version: str, evaluation: str) -> list[dict]:
+    """The finished studies that stay valid: made with the same evaluation code, and for
+    the meta-learned sampler also the same :func:`learned_version`. A version a record does
+    not carry counts as another."""
+    return [r for r in records if r.get("evaluation") == evaluation
+            and (r["sampler"] != "meta-learned" or r.get("code") == version)]
 
 
 def held_out(kb: KnowledgeBase, folds: int, fold: int, max_datasets: int, seed: int
@@ -238,12 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     learner = trained(kb, DEFAULT, None, train, cache, seed=0)
     specs = {spec.name: spec for spec in from_manifest(args.manifest)}
     # Meta-learned studies depend on the learner: one file per meta-training method, and
-    # those run with other meta-learner or sampler code are done again.
+    # those run with other meta-learner, sampler or meta-feature code are done again; every
+    # study and evaluation made with other evaluation code too.
     finished = cache / f"sampler-studies-fold{args.fold}-{args.trials}-{DEFAULT}.jsonl"
-    version = code_version()
+    version, evaluation = learned_version(), evaluation_version()
     lines = finished.read_text().splitlines() if finished.is_file() else []
-    records = [r for r in map(json.loads, lines)
-               if r["sampler"] != "meta-learned" or r.get("code") == version]
+    records = current(map(json.loads, lines), version, evaluation)
     done = {(r["dataset"], r["sampler"], r["seed"]) for r in records}
 
     seen = kb.subset(train)  # recommendations and neighbours never see the test folds
@@ -256,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     print("overhead per trial (s):", timings)
     for i, name in enumerate(test, 1):
         dataset = specs[name].load()
-        objective = Objective(dataset, cache / f"memo-{name}.jsonl")
+        objective = Objective(dataset, cache / f"memo-{name}-{evaluation}.jsonl")
         meta = {"learner": learner, "knowledge_base": seen, "task": dataset.task,
                 "metafeatures": extractor.extract(dataset.X, dataset.y, task=dataset.task),
                 "rows": min(dataset.n_rows, MAX_ROWS)}
@@ -264,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             for sampler in SAMPLERS:
                 if (dataset.name, sampler, seed) not in done:
                     record = study_best(dataset, objective, sampler, seed, args.trials, meta)
+                    record["evaluation"] = evaluation
                     if sampler == "meta-learned":
                         record["code"] = version
                     records.append(record)
