@@ -382,13 +382,11 @@ def current(records: Iterable[dict], version: str, cv, search: str, data: str,
                 r.get("cv") == cv and r.get("ensemble_size", 1) == ensemble_size))]
 
 
-def source_digest(files: Iterable[Path]) -> str:
-    """A short digest of the text of ``files`` (in the order given)."""
+def _source_digest(files: Iterable[Path]) -> str:
     return hashlib.sha256(json.dumps([f.read_text() for f in files]).encode()).hexdigest()[:16]
 
 
-def package_root() -> Path:
-    """The installed automl_meta package's folder."""
+def _package_root() -> Path:
     import automl_meta
 
     return Path(automl_meta.__file__).parent
@@ -397,20 +395,29 @@ def package_root() -> Path:
 def search_version() -> str:
     """A digest of the code our estimators' searches run (the estimators, the trials'
     evaluation, the pipelines and spaces): the :data:`ESTIMATED` runs depend on it."""
-    root = package_root()
-    return source_digest(sorted([root / "estimators.py", root / "spaces.py",
+    root = _package_root()
+    return _source_digest(sorted([root / "estimators.py", root / "spaces.py",
                                   *(root / "evaluation").glob("*.py")]))
+
+
+def evaluation_version() -> str:
+    """A digest of the code a configuration's evaluation runs (data preparation, pipelines
+    and spaces, cross-validation): what the benchmarks that evaluate configurations
+    themselves (sampler.py, families.py) key their caches on."""
+    root = _package_root()
+    return _source_digest(sorted([root / "data.py", root / "spaces.py",
+                                 *(root / "evaluation").glob("*.py")]))
 
 
 def features_version() -> str:
     """A digest of the meta-feature code, which the :data:`LEARNED` methods' recommendations
     start from."""
-    return source_digest(sorted((package_root() / "metafeatures").glob("*.py")))
+    return _source_digest(sorted((_package_root() / "metafeatures").glob("*.py")))
 
 
 def data_version() -> str:
     """A digest of the code that loads and prepares every method's data (``data.py``)."""
-    return source_digest([package_root() / "data.py"])
+    return _source_digest([_package_root() / "data.py"])
 
 
 def latest(records: Iterable[dict]) -> list[dict]:

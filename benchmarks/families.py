@@ -27,9 +27,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from automl_meta.data import load_manifest_entry, read_manifest
-from automl_meta.evaluation import evaluate
-from automl_meta.spaces import FAMILIES, build_pipeline, default_params, from_unit, get_family
+sys.path.insert(0, str(Path(__file__).parent))
+from end_to_end import evaluation_version  # noqa: E402
+
+from automl_meta.data import load_manifest_entry, read_manifest  # noqa: E402
+from automl_meta.evaluation import evaluate  # noqa: E402
+from automl_meta.spaces import (  # noqa: E402
+    FAMILIES,
+    build_pipeline,
+    default_params,
+    from_unit,
+    get_family,
+)
 
 # A fixed, varied selection: binary and multiclass, nominal attributes and missing values
 # (raw ARFF), wide and long tables, and regression.
@@ -150,8 +159,10 @@ def main() -> int:
     args = parser.parse_args()
     command = "python " + " ".join(sys.argv)
     settings = [args.datasets, args.random, args.cv, args.max_rows, args.time_limit, args.seed]
+    # Evaluations made by other code are not reused.
+    key = [*settings, evaluation_version()]
     cache = Path(tempfile.gettempdir()) / (
-        "automl_meta-families-" + hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:12]
+        "automl_meta-families-" + hashlib.sha256(json.dumps(key).encode()).hexdigest()[:12]
         + ".jsonl")
     try:
         records = run(*settings, cache)

@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from end_to_end import features_version, package_root, source_digest  # noqa: E402
+from end_to_end import evaluation_version, features_version  # noqa: E402
 from metalearner import DEFAULT, code_version, group_folds, trained  # noqa: E402
 
 from automl_meta.data import dataset_groups  # noqa: E402
@@ -131,14 +131,6 @@ class Objective:
         if self.known[key] is None:
             raise optuna.TrialPruned("evaluation failed")  # ignored by every sampler
         return self.known[key]
-
-
-def evaluation_version() -> str:
-    """A digest of the code a trial's evaluation runs (data preparation, pipelines and
-    spaces, cross-validation): evaluations and studies made with other code are redone."""
-    root = package_root()
-    return source_digest(sorted([root / "data.py", root / "spaces.py",
-                                 *(root / "evaluation").glob("*.py")]))
 
 
 def learned_version() -> str:
