@@ -26,7 +26,6 @@ what other code made is done again.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -42,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from end_to_end import evaluation_version, features_version  # noqa: E402
-from metalearner import DEFAULT, code_version, group_folds, trained  # noqa: E402
+from metalearner import DEFAULT, _digest, code_version, group_folds, trained  # noqa: E402
 
 from automl_meta.data import dataset_groups  # noqa: E402
 from automl_meta.evaluation import evaluate  # noqa: E402
@@ -136,8 +135,7 @@ class Objective:
 def learned_version() -> str:
     """A digest of what the meta-learned sampler's choices depend on besides the
     evaluations: the meta-learner, sampler and recommendation code, and the meta-features."""
-    return hashlib.sha256(json.dumps([code_version(), features_version()]).encode()
-                          ).hexdigest()[:16]
+    return _digest([code_version(), features_version()])
 
 
 def current(records: Iterable[dict], version: str, evaluation: str) -> list[dict]:
