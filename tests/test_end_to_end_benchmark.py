@@ -228,9 +228,30 @@ def test_runs_made_with_other_data_or_pipeline_code_are_run_again():
                                                                  "search": "s"}]
     kept = e2e.current(records, "v", 5, "s", "d")
     assert kept == [records[0], records[2], records[6]]
-    versions = e2e.search_version(), e2e.features_version(), e2e.data_version()
-    assert len(set(versions)) == 3
-    assert versions == (e2e.search_version(), e2e.features_version(), e2e.data_version())
+
+
+def test_each_version_follows_the_code_it_covers(tmp_path, monkeypatch):
+    files = ["estimators.py", "spaces.py", "evaluation/__init__.py", "data.py",
+             "metafeatures/_extractor.py", "sampler.py"]
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    monkeypatch.setattr(e2e, "_package_root", lambda: tmp_path)
+    digests = (e2e.search_version, e2e.evaluation_version, e2e.features_version,
+               e2e.data_version)
+    # Which of (search, evaluation, features, data) a change of each file moves.
+    moves = {"estimators.py": [True, False, False, False],
+             "spaces.py": [True, True, False, False],
+             "evaluation/__init__.py": [True, True, False, False],
+             "data.py": [False, True, False, True],
+             "metafeatures/_extractor.py": [False, False, True, False],
+             "sampler.py": [False, False, False, False]}
+    before = [d() for d in digests]
+    for name, expected in moves.items():
+        (tmp_path / name).write_text(name + " changed")
+        after = [d() for d in digests]
+        assert [a != b for a, b in zip(before, after, strict=True)] == expected, name
+        before = after
 
 
 def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypatch):

@@ -24,7 +24,9 @@ def test_studies_made_with_other_code_are_run_again():
     assert kept == [records[0], records[4], records[7]]
 
 
-def test_versions_are_digests_of_distinct_code():
-    versions = bench.evaluation_version(), bench.learned_version()
-    assert len(set(versions)) == 2 and all(len(v) == 16 for v in versions)
-    assert versions == (bench.evaluation_version(), bench.learned_version())
+def test_meta_learned_studies_follow_the_learner_and_meta_feature_code(monkeypatch):
+    first = bench.learned_version()
+    monkeypatch.setattr(bench, "features_version", lambda: "other meta-feature code")
+    second = bench.learned_version()
+    monkeypatch.setattr(bench, "code_version", lambda: "other meta-learner code")
+    assert len({first, second, bench.learned_version()}) == 3
