@@ -22,6 +22,7 @@ import inspect
 import math
 import re
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -41,6 +42,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+from sklearn.svm import SVC, SVR
 
 from automl_meta.data import TASKS, Schema
 from automl_meta.exceptions import InvalidParamsError, UnknownFamilyError
@@ -145,12 +147,28 @@ def _linear(params: dict, task: str, seed: int, n_jobs: int):
 
 
 def _svm(params: dict, task: str, seed: int, n_jobs: int):
-    from sklearn.svm import SVC, SVR
-
     # ``gamma`` is relative to sklearn's gamma="scale": the _GammaScaler step rescales X.
     if task == "classification":
-        return SVC(C=params["C"], gamma=params["gamma"], probability=True, random_state=seed)
+        return _PlattSVC(C=params["C"], gamma=params["gamma"], probability=True,
+                         random_state=seed)
     return SVR(C=params["C"], gamma=params["gamma"], epsilon=params["epsilon"])
+
+
+class _PlattSVC(SVC):
+    """``SVC(probability=True)`` without the deprecation warning scikit-learn 1.9 and 1.10
+    give on every fit.
+
+    The suggested replacement, ``CalibratedClassifierCV(SVC(), ensemble=False)``, fails
+    when a class has too few rows for its folds and calibrates multiclass problems one
+    class against the rest instead of libsvm's pairwise coupling, which changes the
+    family's scores; setup.cfg keeps scikit-learn below 1.11, which removes the parameter.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The `probability` parameter",
+                                    category=FutureWarning)
+            return super().fit(X, y, sample_weight=sample_weight)
 
 
 def _knn(params: dict, task: str, seed: int, n_jobs: int):

@@ -104,6 +104,20 @@ def test_svm_pipeline_has_gamma_step():
     assert type(pipe.named_steps["model"]).__name__ == "TransformedTargetRegressor"
 
 
+def test_svm_classifier_fits_without_deprecation_warnings():
+    # scikit-learn 1.9 deprecates SVC(probability=True) with a FutureWarning on every fit,
+    # which users would see at each refit of an svm model they never built themselves.
+    X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 7})
+    y = np.arange(40) % 2
+    pipe = build_pipeline("svm", default_params("svm", "classification"), Schema(("a", "b")),
+                          "classification")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = pipe.fit(X, y).predict_proba(X)
+    assert pipe.named_steps["model"].probability
+    assert proba.shape == (40, 2)
+
+
 def test_build_pipeline_checks_params():
     with pytest.raises(InvalidParamsError, match=r"n_neighbors=0 is outside its space"):
         build_pipeline("knn", {"n_neighbors": 0, "weights": "uniform", "p": 2},
