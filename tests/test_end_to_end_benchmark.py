@@ -184,34 +184,34 @@ def test_resume_file_skips_finished_runs(tmp_path):
 
 
 def test_runs_of_learned_methods_made_with_other_code_are_run_again():
-    ours, zero_shot, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
-        "automl_meta", "automl_meta_zero_shot", "flaml"))
+    ours, zero_shot, flaml = ({**records_from({m: {"d1": 0.9}}, 30)[0], "data": "d"}
+                              for m in ("automl_meta", "automl_meta_zero_shot", "flaml"))
     old = {**ours, "code": "old", "cv": 5, "search": "s"}
     new = {**zero_shot, "code": "new", "search": "s"}
-    kept = e2e.current([old, new, ours, flaml], "new", 5, "s", data=None)
+    kept = e2e.current([old, new, ours, flaml], "new", 5, "s", data="d")
     assert [r["method"] for r in kept] == ["automl_meta_zero_shot", "flaml"]
     # Zero-shot runs also go through our estimators: other search code redoes them.
     kept = e2e.current([{**new, "search": "old"}, {**zero_shot, "code": "new"}], "new", 5,
-                       "s", data=None)
+                       "s", data="d")
     assert kept == []
 
 
 def test_runs_of_searches_validated_otherwise_are_run_again():
-    ours, tpe, flaml = (records_from({m: {"d1": 0.9}}, 30)[0] for m in (
-        "automl_meta", "optuna_tpe", "flaml"))
+    ours, tpe, flaml = ({**records_from({m: {"d1": 0.9}}, 30)[0], "data": "d"}
+                        for m in ("automl_meta", "optuna_tpe", "flaml"))
     ours, tpe = {**ours, "code": "v", "search": "s"}, {**tpe, "search": "s"}
     records = [{**ours, "cv": 5}, {**ours, "cv": "auto"}, {**tpe, "cv": 5}, tpe, flaml]
-    kept = e2e.current(records, "v", "auto", "s", None, ensemble_size=1)
+    kept = e2e.current(records, "v", "auto", "s", "d", ensemble_size=1)
     assert [(r["method"], r.get("cv")) for r in kept] == [("automl_meta", "auto"),
                                                           ("flaml", None)]
     # Runs that refit another ensemble size (1 when a record does not say) are redone.
     records = [{**ours, "cv": "auto"}, {**tpe, "cv": "auto", "ensemble_size": 10}, flaml]
-    kept = e2e.current(records, "v", "auto", "s", None, ensemble_size=10)
+    kept = e2e.current(records, "v", "auto", "s", "d", ensemble_size=10)
     assert [r["method"] for r in kept] == ["optuna_tpe", "flaml"]
     # So are runs made by other search code, or before runs recorded it.
     records = [{**ours, "cv": "auto", "search": "old"}, {**tpe, "cv": "auto"},
                {**{k: v for k, v in tpe.items() if k != "search"}, "cv": "auto"}, flaml]
-    kept = e2e.current(records, "v", "auto", "s", None, ensemble_size=1)
+    kept = e2e.current(records, "v", "auto", "s", "d", ensemble_size=1)
     assert [r["method"] for r in kept] == ["optuna_tpe", "flaml"]
     assert e2e.search_version() == e2e.search_version() != "s"
     assert e2e.ENSEMBLE_SIZE == AutoMetaClassifier().ensemble_size
