@@ -82,7 +82,10 @@ KILLS = 6
 
 
 def test_build_killed_at_random_moments_resumes_with_nothing_lost_or_duplicated(tmp_path):
-    manifest = write_corpus(tmp_path, n_datasets=6)
+    # 80 evaluations: an uninterrupted build of 48 took 2.4 to 4.1 s, so that six kills
+    # at the pauses below could all but finish it and leave nothing to resume.
+    n_datasets = 10
+    manifest = write_corpus(tmp_path, n_datasets=n_datasets)
     store = tmp_path / "store.sqlite"
     command = build_command(manifest, store, "--jobs", "2")
     expected = expected_evaluations(manifest)
@@ -93,7 +96,7 @@ def test_build_killed_at_random_moments_resumes_with_nothing_lost_or_duplicated(
         # after the start), or among fits, claims and writes (a pause after a few more
         # evaluations).
         more = rng.randint(0, 3)
-        pause = rng.uniform(0.0, 4.0) if more == 0 else rng.uniform(0.0, 0.3)
+        pause = rng.uniform(0.0, 1.5) if more == 0 else rng.uniform(0.0, 0.3)
         before = n_evaluations(store)[0] if store.exists() else 0
         _run_and_kill(command, partial(_has_evaluations, store, before + more), pause)
         rows = _rows(store, "evaluations")
@@ -108,7 +111,7 @@ def test_build_killed_at_random_moments_resumes_with_nothing_lost_or_duplicated(
     assert written <= _rows(store, "evaluations")
     assert n_evaluations(store) == (expected, expected * PROTOCOL.cv)
     _check_complete(store)
-    assert len(_rows(store, "metafeatures")) == len(_rows(store, "datasets")) == 6
+    assert len(_rows(store, "metafeatures")) == len(_rows(store, "datasets")) == n_datasets
 
 
 # ---------------------------------------------------------------------------------------

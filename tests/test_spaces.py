@@ -225,6 +225,24 @@ def test_elasticnet_builds_saga_logistic_regression():
     assert (l2.solver, l2.l1_ratio) == ("lbfgs", 0.0)
 
 
+def test_elasticnet_penalty_is_applied_not_only_passed():
+    # scikit-learn before 1.8 ignores l1_ratio unless penalty="elasticnet" is also given,
+    # and would fit these configurations as L2 without a word (setup.cfg asks for 1.8).
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 20)), columns=[f"x{i}" for i in range(20)])
+    y = (X["x0"] + X["x1"] > 0).astype(int)
+    params = {"C": 0.05, "penalty": "elasticnet", "l1_ratio": 0.9, "class_weight": "none"}
+    sparse = build_pipeline("linear", params, Schema(tuple(X.columns)), "classification")
+    dense = build_pipeline("linear", {**params, "penalty": "l2"}, Schema(tuple(X.columns)),
+                           "classification")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sparse_coef = sparse.fit(X, y).named_steps["model"].coef_
+        dense_coef = dense.fit(X, y).named_steps["model"].coef_
+    assert (sparse_coef == 0).sum() >= 10
+    assert (dense_coef == 0).sum() == 0
+
+
 # ---------------------------------------------------------------------------------------
 # Encoding, unit-cube design and Optuna
 
