@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -210,3 +211,19 @@ def test_info_reports_the_sample_sizes_of_a_knowledge_base(capsys, tmp_path):
     report = json.loads(capsys.readouterr().out)
     assert report["knowledge_base"]["datasets_by_max_rows"] == {"1000": 4, "8000": 2}
     assert report["metalearner"]["sample_size_input"] is True
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bars_redraw_rarely_only_outside_a_terminal():
+    from automl_meta._progress import LOG_INTERVAL, progress_bar
+
+    with progress_bar(total=3, file=io.StringIO()) as log_bar:
+        assert log_bar.mininterval == LOG_INTERVAL
+    with progress_bar(total=3, file=_Terminal()) as terminal_bar:
+        assert terminal_bar.mininterval < 1
+    with progress_bar(total=3, file=io.StringIO(), mininterval=2) as chosen:
+        assert chosen.mininterval == 2

@@ -187,6 +187,23 @@ def test_bad_input_fails_clearly(kb, trained):
         trained.adapt(features, [], task=TASK)
 
 
+def test_train_progress_bar_redraws_rarely_outside_a_terminal(kb, tmp_path, capsys):
+    # Captured stderr is not a terminal: a redraw per step would fill a log file.
+    import argparse
+
+    from automl_meta.cli import _train
+
+    kb.save(tmp_path / "kb")
+    parser = argparse.ArgumentParser(prog="automl-meta")
+    _train.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--knowledge-base", str(tmp_path / "kb"), "--steps",
+                              "100", "--members", "2", "--out", str(tmp_path / "learner")])
+    assert _train.run(args) == 0
+    err = capsys.readouterr().err
+    assert "100/100" in err  # the final state is drawn
+    assert 1 <= err.count("meta-training") <= 3
+
+
 def test_train_command_writes_a_loadable_learner(kb, tmp_path, capsys):
     import argparse
 

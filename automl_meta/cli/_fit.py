@@ -130,13 +130,13 @@ class _Progress:
     def __call__(self, study, trial) -> None:
         with self.lock:
             if self.bar is None:
-                from tqdm import tqdm
+                from automl_meta._progress import progress_bar
 
-                self.bar = tqdm(total=self.total, desc="search", disable=self.disable,
-                                unit="trial" if self.by_trials else "s",
-                                bar_format=None if self.by_trials else _TIME_BAR)
-            self.bar.update(1 if self.by_trials else self._elapsed() - self.bar.n)
+                self.bar = progress_bar(total=self.total, desc="search", disable=self.disable,
+                                        unit="trial" if self.by_trials else "s",
+                                        bar_format=None if self.by_trials else _TIME_BAR)
             self.bar.set_postfix(trials=len(study.trials), refresh=False)
+            self.bar.update(1 if self.by_trials else self._elapsed() - self.bar.n)
 
     def _elapsed(self) -> float:
         return min(time.monotonic() - self.start, self.total)

@@ -40,8 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Train and save; returns the exit code (errors raise AutoMetaError)."""
-    from tqdm import tqdm
-
+    from automl_meta._progress import progress_bar
     from automl_meta.metadataset.knowledge_base import KnowledgeBase
     from automl_meta.metadataset.store import Store
     from automl_meta.metalearner import DEFAULT_STEPS, MetaLearner
@@ -64,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     learner = MetaLearner(args.method, steps=args.steps, n_members=args.members,
                           seed=args.seed, device=args.device)
     total = DEFAULT_STEPS[args.method] if args.steps is None else args.steps
-    with tqdm(total=total, desc=f"meta-training ({args.method})", unit="step",
-              disable=args.quiet) as bar:
+    with progress_bar(total=total, desc=f"meta-training ({args.method})", unit="step",
+                      disable=args.quiet) as bar:
 
         def progress(step: int, n_steps: int, loss: float) -> None:
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss:.4f}")
 
         learner.fit(kb, callback=progress)
     folder = learner.save(args.out)

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.stats import qmc
-from tqdm.auto import tqdm
 
+from automl_meta._progress import progress_bar
 from automl_meta.data import Dataset, target_fingerprint
 from automl_meta.evaluation import evaluate
 from automl_meta.exceptions import AutoMetaError, KnowledgeBaseError
@@ -209,9 +209,9 @@ class Builder:
         names = set(known["name"])
         with_metafeatures = set(self.store.table("metafeatures")["dataset"])
         loaded: list[tuple[Dataset, str | None]] = []
-        bar = tqdm(specs, desc="datasets", unit="ds", disable=not self.progress)
+        bar = progress_bar(specs, desc="datasets", unit="ds", disable=not self.progress)
         for spec in bar:
-            bar.set_postfix_str(spec.name[:30])
+            bar.set_postfix_str(spec.name[:30], refresh=False)
             try:
                 ds = spec.load()
             except AutoMetaError as exc:
@@ -293,7 +293,8 @@ class Builder:
         in_main = threading.current_thread() is threading.main_thread()
         if in_main:
             signal.signal(signal.SIGTERM, _raise_interrupt)
-        bar = tqdm(total=len(tasks), desc="evaluations", unit="eval", disable=not self.progress)
+        bar = progress_bar(total=len(tasks), desc="evaluations", unit="eval",
+                           disable=not self.progress)
         try:
             runner = self._run_dask if self.scheduler else self._run_local
             for task, result in runner(tasks, datasets):
@@ -302,8 +303,8 @@ class Builder:
                     summary.done += 1
                     if result.status != "ok":
                         failed[task.family] += 1
+                bar.set_postfix(failed=sum(failed.values()), refresh=False)
                 bar.update()
-                bar.set_postfix(failed=sum(failed.values()))
         except KeyboardInterrupt:
             summary.interrupted = True
             self._stop.set()
