@@ -82,8 +82,8 @@ KILLS = 6
 
 
 def test_build_killed_at_random_moments_resumes_with_nothing_lost_or_duplicated(tmp_path):
-    # 80 evaluations: an uninterrupted build of 48 took 2.4 to 4.1 s, so that six kills
-    # at the pauses below could all but finish it and leave nothing to resume.
+    # 80 evaluations: an uninterrupted build of 48 takes 2.4 to 4.1 s, short enough for
+    # six kills at the pauses below to let it finish and leave nothing to resume.
     n_datasets = 10
     manifest = write_corpus(tmp_path, n_datasets=n_datasets)
     store = tmp_path / "store.sqlite"

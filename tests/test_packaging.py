@@ -9,7 +9,7 @@ from packaging.version import Version
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _requirements(text: str) -> dict[str, str]:
+def _requirements(text: str) -> dict[str, Version]:
     """name -> lower bound of ``name>=X`` lines (other specifiers after a comma ignored)."""
     found = {}
     for line in text.splitlines():
