@@ -224,6 +224,11 @@ class _AutoMetaSearch(BaseEstimator):
         return _check_families(self.families), get_metric(self.metric, self._task)
 
     def _check_data(self, X, y) -> Dataset:
+        if y is not None:  # named here for arrays and both tasks, not as sklearn's "contains NaN"
+            n_missing = int(pd.isna(np.ravel(np.asarray(y, dtype=object))).sum())
+            if n_missing:
+                raise DataValidationError(f"the target has {n_missing} missing values; "
+                                          "drop those rows")
         if isinstance(X, pd.DataFrame):
             column_names(X.columns)  # sklearn's own check names no column
             validate_data(self, X, y, skip_check_array=True)  # sets feature_names_in_

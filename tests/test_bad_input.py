@@ -371,6 +371,17 @@ API_CASES = [
     case("classifier-continuous-target",
          lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, np.linspace(0, 1, 60)),
          ValueError, r"Unknown label type: continuous"),
+    case("classifier-nan-in-target",
+         lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, e.y.where(e.y.index != 7)),
+         DataValidationError, r"the target has 1 missing values; drop those rows"),
+    case("classifier-none-labels-arrays",
+         lambda e, t: AutoMetaClassifier(**FAST).fit(
+             np.arange(120.0).reshape(60, 2), ["a", "b", None] * 20),
+         DataValidationError, r"the target has 20 missing values; drop those rows"),
+    case("regressor-nan-in-target-arrays",
+         lambda e, t: AutoMetaRegressor(**FAST).fit(
+             np.arange(120.0).reshape(60, 2), np.r_[np.linspace(0, 1, 59), np.nan]),
+         DataValidationError, r"the target has 1 missing values; drop those rows"),
     case("classifier-nan-budget",
          lambda e, t: AutoMetaClassifier(**{**FAST, "time_budget": np.nan}).fit(e.X, e.y),
          DataValidationError, r"time_budget must be a positive number of seconds"),
