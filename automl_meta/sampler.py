@@ -434,7 +434,8 @@ class _Costs:
                         & (scores["fit_seconds"] > 0)]
         self.growth = self._growth(scores)
         rows = space.rows if space.rows is not None else space.metafeatures.get("n_instances")
-        reference = scores["rows"].median() if len(scores) else np.nan
+        known_rows = scores["rows"].dropna()  # none in knowledge bases without row counts
+        reference = known_rows.median() if len(known_rows) else np.nan
         #: log of the study's rows over the knowledge base's typical rows (0: unknown).
         self.log_size = (math.log(float(rows) / float(reference))
                          if rows is not None and np.isfinite(float(rows)) and float(rows) > 0
