@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automl_meta.data import dataset_groups
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.recommendation import diverse_top, population_portfolio, startup_order
 from automl_meta.sampler import (
@@ -60,7 +59,16 @@ from automl_meta.sampler import (
 from automl_meta.spaces import encode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from metalearner import DEFAULT, MIN_POOL, Pool, base_protocol, group_folds, pools_of, trained  # noqa: E402,E501
+from metalearner import (  # noqa: E402
+    DEFAULT,
+    MIN_POOL,
+    Pool,
+    base_protocol,
+    group_folds,
+    pools_of,
+    trained,
+    training_names,
+)
 
 WEIGHTS = (0.0, COST_WEIGHT, 0.2, 0.3)
 BUDGETS = (30.0, 60.0, 100.0)
@@ -134,13 +142,10 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: 
         ok["dataset"], ok["family"], ok["config_id"], ok["fit_seconds"], strict=True)}
     pools = {n: p for n, p in pools_of(scores, MIN_POOL).items() if n in metafeatures.index}
     names = sorted(pools)
-    all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
-    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
     records = []
     for k, test in enumerate(group_folds(kb.datasets, names, folds, seed=0)):
         start = time.perf_counter()
-        test_groups = set(groups[test])
-        train = [n for n in all_names if groups[n] not in test_groups]
+        train = training_names(kb, test)
         learner = trained(kb, DEFAULT, None, train, cache, seed=0)
         train_kb = kb.subset(train)
         train_scores = base.subset(train).scores()

@@ -82,7 +82,6 @@ from automl_meta.cli import cv_argument
 from automl_meta.data import (
     Dataset,
     Schema,
-    dataset_groups,
     load_manifest_entry,
     read_manifest,
 )
@@ -750,14 +749,11 @@ def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
                    steps: int | None, cache: Path, seed: int = 0) -> tuple[list[str], Path]:
     """The fold's test dataset names and a knowledge-base folder that knows only the
     other folds: their tables plus a meta-learner trained on them (``metalearner/``)."""
-    from metalearner import code_version, group_folds, trained
+    from metalearner import code_version, group_folds, trained, training_names
 
     names = sorted(kb.datasets["name"])
     test = group_folds(kb.datasets, names, folds, seed=seed)[fold]
-    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
-    test_groups = set(groups[test])
-    with_features = set(kb.metafeatures["dataset"])
-    train = [n for n in names if groups[n] not in test_groups and n in with_features]
+    train = training_names(kb, test)
     if not train:
         raise SystemExit(f"fold {fold} leaves no training dataset with meta-features "
                          f"({len(test)} of {len(names)} datasets held out)")

@@ -119,6 +119,16 @@ def group_folds(datasets: pd.DataFrame, names: list[str], k: int, seed: int) -> 
     return [[n for n in names if fold_of[groups[n]] == i] for i in range(k)]
 
 
+def training_names(kb: KnowledgeBase, test: list[str]) -> list[str]:
+    """What a meta-learner held out from ``test`` may learn from: the datasets of ``kb``
+    with meta-features in none of the groups of ``test`` (near-duplicates go with them)."""
+    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
+    test_groups = set(groups[test])
+    with_features = set(kb.metafeatures["dataset"])
+    return [n for n in sorted(kb.datasets["name"])
+            if n in with_features and groups[n] not in test_groups]
+
+
 # ---------------------------------------------------------------------------------------
 # Methods: each returns the pool indices it picks, in order
 
@@ -325,9 +335,7 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
     fold_names = group_folds(kb.datasets, names, folds, seed=0)
     if quick:  # a third of each fold's test datasets
         fold_names = [f[::3] for f in fold_names]
-    all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
     steps = QUICK_STEPS if quick else {m: None for m in METHODS}
-    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
     cache.mkdir(parents=True, exist_ok=True)
     # Two journals: the baselines depend on the knowledge base and the settings only, the
     # surrogate searches also on the meta-learner's code, so a change there redoes them
@@ -340,8 +348,7 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
     done = {part: _read_journal(path) for part, path in journals.items()}
     records = []
     for k, test in enumerate(fold_names):
-        test_groups = set(groups[test])
-        train_names = [n for n in all_names if groups[n] not in test_groups]
+        train_names = training_names(kb, test)
         start = time.perf_counter()
         todo = [n for n in test if any(n not in done[part] for part in journals)]
         learners = scratch = {}

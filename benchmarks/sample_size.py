@@ -43,9 +43,9 @@ from metalearner import (  # noqa: E402
     group_folds,
     pools_of,
     trained,
+    training_names,
 )
 
-from automl_meta.data import dataset_groups  # noqa: E402
 from automl_meta.metadataset.knowledge_base import KnowledgeBase  # noqa: E402
 from automl_meta.recommendation import (  # noqa: E402
     diverse_top,
@@ -86,15 +86,12 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, log=print, steps: int | None
     names = sorted(n for n, p in pools_of(base.scores(), MIN_POOL).items()
                    if n in metafeatures.index)
     fold_names = group_folds(kb.datasets, names, folds, seed=0)
-    all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
-    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
     pools = larger_pools(kb)
     base_rows = float((kb.manifest.get("protocol") or {}).get("max_rows", 1000))
     records = []
     for k, test in enumerate(fold_names):
         start = time.perf_counter()
-        test_groups = set(groups[test])
-        train = [n for n in all_names if groups[n] not in test_groups]
+        train = training_names(kb, test)
         with_extension = trained(kb, DEFAULT, steps, train, cache, seed=0)
         without = trained(base, DEFAULT, steps, train, cache, seed=0)
         train_scores = kb.subset(train).scores()

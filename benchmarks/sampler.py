@@ -41,9 +41,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from end_to_end import evaluation_version, features_version  # noqa: E402
-from metalearner import DEFAULT, _digest, code_version, group_folds, trained  # noqa: E402
+from metalearner import (  # noqa: E402
+    DEFAULT,
+    _digest,
+    code_version,
+    group_folds,
+    trained,
+    training_names,
+)
 
-from automl_meta.data import dataset_groups  # noqa: E402
 from automl_meta.evaluation import evaluate  # noqa: E402
 from automl_meta.evaluation.metrics import DEFAULT_METRIC, get_metric  # noqa: E402
 from automl_meta.metadataset.knowledge_base import KnowledgeBase  # noqa: E402
@@ -151,8 +157,7 @@ def held_out(kb: KnowledgeBase, folds: int, fold: int, max_datasets: int, seed: 
     """(training dataset names, test dataset names) of one fold over dataset groups."""
     names = sorted(set(kb.datasets["name"]) & set(kb.metafeatures["dataset"]))
     test = group_folds(kb.datasets, names, folds, seed=0)[fold]
-    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
-    train = [n for n in names if groups[n] not in set(groups[test])]
+    train = training_names(kb, test)
     rng = np.random.default_rng(seed)
     return train, sorted(rng.permutation(test)[:max_datasets].tolist())
 

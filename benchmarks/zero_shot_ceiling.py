@@ -44,7 +44,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from automl_meta.data import dataset_groups
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.recommendation import FIRST_PICK_MARGIN, population_portfolio
 
@@ -58,6 +57,7 @@ from metalearner import (  # noqa: E402
     pools_of,
     surrogate_search,
     trained,
+    training_names,
 )
 
 RULES = ("shipped", "meta-learner's top", "portfolio's first",
@@ -129,13 +129,10 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, log=print) -> list[dict]:
     by_size = {size: {n: (p, j) for n, p in pools.items()
                       if (j := position(p, reference.get(p.task))) is not None}
                for size, pools in every.items()}
-    all_names = sorted(set(kb.datasets["name"]) & set(metafeatures.index))
-    groups = dataset_groups(kb.datasets).set_axis(kb.datasets["name"])
     records = []
     for k, test in enumerate(group_folds(kb.datasets, names, folds, seed=0)):
         start = time.perf_counter()
-        test_groups = set(groups[test])
-        train = [n for n in all_names if groups[n] not in test_groups]
+        train = training_names(kb, test)
         learner = trained(kb, DEFAULT, None, train, cache, seed=0)
         train_scores = kb.subset(train).scores()
         for size, pools in by_size.items():
