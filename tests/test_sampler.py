@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import warnings
 
 import numpy as np
 import optuna
@@ -228,6 +229,18 @@ def test_costs_learned_from_the_knowledge_base_rank_configurations():
         "random_forest", {**forest, "n_estimators": 25})], scale)
     assert same == pytest.approx(10.0) and small < 5.0
     assert costs.calibrate([]) is None
+
+
+def test_costs_from_a_knowledge_base_without_row_counts_warn_of_nothing(meta_trained):
+    # The synthetic knowledge base's evaluations have no sample sizes: the study's size
+    # relative to the knowledge base's is unknown, not the median of an all-NaN column
+    # (a RuntimeWarning on pandas 2.0, the oldest version allowed: .ci/run runs it).
+    kb, _ = meta_trained
+    assert kb.scores()["rows"].isna().all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        costs = sampler_for(meta_trained, HELD_OUT[0], time_left=lambda: 60.0)._costs
+    assert costs.log_size == 0.0
 
 
 def test_costs_of_untried_families_grow_with_the_rows_as_in_the_knowledge_base():
