@@ -33,7 +33,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from threadpoolctl import threadpool_limits
 
 from automl_meta.data import Dataset, Schema, column_names, is_plain_numeric, make_dataset
-from automl_meta.evaluation import Metric, aligned_proba, evaluate, get_metric, make_folds
+from automl_meta.evaluation import CV, Metric, aligned_proba, evaluate, get_metric, make_folds
 from automl_meta.exceptions import AutoMetaError, DataValidationError
 from automl_meta.metadataset.store import pid_alive
 from automl_meta.sampler import (
@@ -77,7 +77,7 @@ class _AutoMetaSearch(BaseEstimator):
         time_budget: float | None = 60,
         n_trials: int | None = None,
         metric: str | None = None,
-        cv: int | float | str = "auto",
+        cv: CV | str = "auto",
         n_jobs: int = 1,
         ensemble_size: int = 10,
         families: Sequence[str] | None = None,
@@ -111,7 +111,7 @@ class _AutoMetaSearch(BaseEstimator):
         tags.non_deterministic = self.n_trials is None or self.n_jobs != 1
         return tags
 
-    def fit(self, X, y, *, callbacks: Sequence[Callable] | None = None):
+    def fit(self, X, y, *, groups=None, callbacks: Sequence[Callable] | None = None):
         """Search configurations by cross-validation, then refit the best (or an ensemble
         of the best) on all data.
 
@@ -120,6 +120,12 @@ class _AutoMetaSearch(BaseEstimator):
         X : DataFrame or array of shape (n_samples, n_features)
             Numeric, categorical and string columns; missing values allowed.
         y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,), optional
+            A group label per row (a patient, a site, a user...): the rows of a group are
+            never split between training and validation, so that the scores say how
+            the model does on new groups. With an integer ``cv`` (or ``"auto"``) the
+            folds are group folds (stratified for classification) and a holdout holds
+            out that share of the groups; a splitter given as ``cv`` receives them.
         callbacks : list of callables ``f(study, frozen_trial)``, optional
             Called after each trial (Optuna's ``study.optimize`` callbacks), e.g. to
             show progress.
@@ -133,13 +139,15 @@ class _AutoMetaSearch(BaseEstimator):
         dataset = self._check_data(X, y)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.cv_ = _resolve_cv(self.cv, dataset, self.time_budget)
-        make_folds(dataset, self.cv_, seed)  # an impossible cv fails here, not in every trial
+        # Made once, so that every trial (and a splitter that shuffles without a seed)
+        # validates on the same rows; an impossible cv fails here, not in every trial.
+        folds = make_folds(dataset, self.cv_, seed, groups)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
-                         self.time_budget, self.cv_,
+                         self.time_budget, _trained_sizes(folds, dataset.n_rows),
                          min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE),
                          None if oof is None else oof.blender(dataset, metric))
-        objective = _Objective(dataset, tuple(families), metric.name, self.cv_, seed, budget,
+        objective = _Objective(dataset, tuple(families), metric.name, folds, seed, budget,
                                oof)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric)
@@ -205,10 +213,16 @@ class _AutoMetaSearch(BaseEstimator):
             raise DataValidationError(f"n_trials must be an integer >= 1 or None, got {trials!r}")
         if budget is None and trials is None:
             raise DataValidationError("set time_budget or n_trials, or the search never ends")
+        if isinstance(self.cv, Iterator):
+            raise DataValidationError("cv is an iterator, which one fit would use up and a "
+                                      "saved model could not keep; pass list(cv)")
         if not (self.cv == "auto" if isinstance(self.cv, str) else
-                (_is_int(self.cv) and self.cv >= 2) or (_is_real(self.cv) and 0 < self.cv < 1)):
-            raise DataValidationError(f"cv must be 'auto', an integer >= 2 (folds) or a float "
-                                      f"in (0, 1) (holdout share), got {self.cv!r}")
+                (_is_int(self.cv) and self.cv >= 2) or (_is_real(self.cv) and 0 < self.cv < 1)
+                or _is_splits(self.cv)):
+            raise DataValidationError(f"cv must be 'auto', an integer >= 2 (folds), a float "
+                                      f"in (0, 1) (holdout share), a scikit-learn splitter or "
+                                      f"an iterable of (train, validation) splits, got "
+                                      f"{self.cv!r}")
         if not (_is_int(self.n_jobs) and (self.n_jobs >= 1 or self.n_jobs == -1)):
             raise DataValidationError(f"n_jobs must be an integer >= 1 or -1, got "
                                       f"{self.n_jobs!r}")
@@ -340,13 +354,18 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     metric : str or None, default=None
         Metric to optimise (see :data:`automl_meta.evaluation.METRICS`); ``roc_auc`` by
         default.
-    cv : "auto", int or float, default="auto"
+    cv : "auto", int, float, splitter or iterable, default="auto"
         How each trial is validated (splits stratified, shuffled with the seed): an
         integer is a number of cross-validation folds, a float in (0, 1) one holdout
         split validating on that share of the rows. ``"auto"``: 5 folds, or a holdout of
         10% when the data is too large to cross-validate within ``time_budget`` (FLAML's
         rule: rows x features above 10 million per hour of budget, or 100,000 rows or
         more; and only when the holdout keeps at least 1,000 rows). ``cv_`` says which.
+        Also, as in scikit-learn, a splitter (``GroupKFold(5)``, ``TimeSeriesSplit()``,
+        ``RepeatedStratifiedKFold()``...) or an iterable of (train, validation) arrays of
+        row positions, used as given. Rows that no split validates (the first block of
+        ``TimeSeriesSplit``) are left out of the out-of-fold scores of ensembling; a row
+        validated more than once counts with its last prediction.
     n_jobs : int, default=1
         Trials run in parallel (threads; each evaluation runs in its own worker process).
         -1: one per CPU.
@@ -388,8 +407,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         ``{"family": name, **hyperparameters}`` of the best trial.
     best_score_ : float
         Its mean cross-validated (or holdout) score, in the metric's own units.
-    cv_ : int or float
-        The folds (int) or holdout share (float) the trials used, ``cv`` resolved.
+    cv_ : int, float, splitter or iterable
+        The folds (int) or holdout share (float) the trials used, ``cv`` resolved; a
+        splitter or splits given as ``cv`` are kept as given.
     best_estimator_ : sklearn.pipeline.Pipeline or WeightedEnsemble
         The best configuration refit on all the data, or the weighted ensemble of the
         trials ``ensemble_`` lists when ensembling selected more than one.
@@ -431,10 +451,13 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         # sklearn's wording ("Unknown label type: continuous") for targets that are not classes.
         check_classification_targets(y)
 
-    def fit(self, X, y, *, callbacks: Sequence[Callable] | None = None) -> AutoMetaClassifier:
-        super().fit(X, y, callbacks=callbacks)
+    def fit(self, X, y, *, groups=None,
+            callbacks: Sequence[Callable] | None = None) -> AutoMetaClassifier:
+        super().fit(X, y, groups=groups, callbacks=callbacks)
         self.classes_ = np.unique(np.asarray(self.best_estimator_.classes_))
         return self
+
+    fit.__doc__ = _AutoMetaSearch.fit.__doc__
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, one column per label of ``classes_``."""
@@ -475,8 +498,7 @@ HOLDOUT_ROWS = 100_000
 MIN_HOLDOUT_ROWS = 1_000
 
 
-def _resolve_cv(cv: int | float | str, dataset: Dataset,
-                time_budget: float | None) -> int | float:
+def _resolve_cv(cv: CV | str, dataset: Dataset, time_budget: float | None) -> CV:
     """The folds (int) or holdout share (float) a fit uses; ``cv="auto"`` holds out
     :data:`HOLDOUT_SHARE` of the rows when the data is too large to cross-validate
     :data:`AUTO_FOLDS` times within ``time_budget``, as FLAML does."""
@@ -502,13 +524,14 @@ class _Budget:
     trial the ensemble would not take holds back no time.
     """
 
-    def __init__(self, deadline: float | None, seconds: float | None, cv: int | float,
+    def __init__(self, deadline: float | None, seconds: float | None, trained_sizes: float,
                  members: int = 1,
                  blends: Callable[[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial],
                                   bool] | None = None):
         self.deadline, self.seconds, self.members = deadline, seconds, members
         self.blends = blends
-        self.trained_sizes = cv - 1 if _is_int(cv) else 1 - cv
+        #: The rows a trial's fits train on, in dataset sizes (:func:`_trained_sizes`).
+        self.trained_sizes = trained_sizes
         self.reserve = 0.0
 
     def left(self) -> float:
@@ -542,7 +565,7 @@ class _Objective:
     dataset: Dataset
     families: tuple[str, ...]
     metric: str
-    cv: int | float
+    folds: list[tuple[np.ndarray, np.ndarray]]
     seed: int
     budget: _Budget
     #: Out-of-fold predictions of the best trials, kept when ensembling (else None).
@@ -571,7 +594,7 @@ class _Objective:
             time_limit = self.budget.remaining()
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
-        result = evaluate(family, params, self.dataset, self.metric, self.cv, seed=self.seed,
+        result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, return_predictions=self.oof is not None)
         trial.set_user_attr("status", result.status)
         if not result.ok:
@@ -837,6 +860,19 @@ def _is_int(value) -> bool:
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(
         value)
+
+
+def _is_splits(value) -> bool:
+    """A scikit-learn splitter, or an iterable that may hold (train, validation) splits
+    (:func:`~automl_meta.evaluation.make_folds` checks them)."""
+    return (hasattr(value, "split") and hasattr(value, "get_n_splits")) or (
+        isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict)))
+
+
+def _trained_sizes(folds: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> float:
+    """The rows a trial's fits train on, in dataset sizes: cv - 1 for cv folds, 1 - share
+    for a holdout."""
+    return sum(len(train) for train, _ in folds) / n_rows
 
 
 def _check_families(families: Sequence[str] | None) -> list[str]:

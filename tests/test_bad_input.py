@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 from conftest import mixed_frame, mixed_target
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GroupKFold
 from synthetic import metafeatures_of, synthetic_kb
 
 from automl_meta import (
@@ -382,6 +383,41 @@ API_CASES = [
          lambda e, t: AutoMetaRegressor(**FAST).fit(
              np.arange(120.0).reshape(60, 2), np.r_[np.linspace(0, 1, 59), np.nan]),
          DataValidationError, r"the target has 1 missing values; drop those rows"),
+    case("classifier-cv-not-a-splitter",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": object()}).fit(e.X, e.y),
+         DataValidationError, r"cv must be 'auto', an integer >= 2 \(folds\), a float .* "
+         r"a scikit-learn splitter or an iterable of \(train, validation\) splits"),
+    case("classifier-cv-split-without-validation-rows",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": [(np.arange(50), [])]}).fit(e.X, e.y),
+         DataValidationError, r"cv: split 0 has no validation rows"),
+    case("classifier-cv-split-outside-the-rows",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": [(np.arange(50), np.arange(50, 61))]}
+                                         ).fit(e.X, e.y),
+         DataValidationError, r"cv: split 0 has validation positions outside 0\.\.59"),
+    case("classifier-cv-split-not-a-pair",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": [np.arange(60)]}).fit(e.X, e.y),
+         DataValidationError, r"cv: split 0 is not a \(train, validation\) pair"),
+    case("classifier-cv-a-generator",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": GroupKFold(3).split(
+             e.X, e.y, np.arange(60) % 6)}).fit(e.X, e.y),
+         DataValidationError, r"cv is an iterator, which one fit would use up .* list\(cv\)"),
+    case("classifier-group-splitter-without-groups",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": GroupKFold(3)}).fit(e.X, e.y),
+         DataValidationError, r"cv=GroupKFold\(.*\) cannot split the data: The 'groups' "
+         r"parameter should not be None"),
+    case("classifier-groups-of-another-length",
+         lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, e.y, groups=np.arange(59)),
+         DataValidationError, r"groups has 59 labels for 60 rows"),
+    case("classifier-groups-with-missing-labels",
+         lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, e.y, groups=[1.0, np.nan] * 30),
+         DataValidationError, r"groups has 30 missing labels"),
+    case("classifier-fewer-groups-than-folds",
+         lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, e.y, groups=np.zeros(60)),
+         DataValidationError, r"cv=2 group folds need at least 2 groups, got 1"),
+    case("evaluate-max-rows-with-given-splits",
+         lambda e, t: evaluate("knn", KNN, e.dataset, cv=[(np.arange(40), np.arange(40, 60))],
+                               max_rows=30),
+         DataValidationError, r"max_rows subsamples the rows, so cv must be a number"),
     case("classifier-nan-budget",
          lambda e, t: AutoMetaClassifier(**{**FAST, "time_budget": np.nan}).fit(e.X, e.y),
          DataValidationError, r"time_budget must be a positive number of seconds"),
@@ -459,6 +495,12 @@ CLI_CASES = [
     cli_case("fit-nan-in-target", ["fit", "{nan}", "--trials", "1", "--no-meta"],
              r"the target has 1 missing values",
              files=lambda e, t: {"nan": _csv(t, e.table(target=e.y.where(e.y.index != 7)))}),
+    cli_case("fit-unknown-groups-column",
+             ["fit", "{csv}", "--trials", "1", "--no-meta", "--groups", "nosuch"],
+             r"--groups: no column 'nosuch' among the features of .*good\.csv"),
+    cli_case("predict-drop-unknown-column",
+             ["predict", "{model}", "{csv}", "--out", "{tmp}/p.csv", "--drop", "nosuch"],
+             r"--drop: no column 'nosuch' in .*good\.csv"),
     cli_case("fit-missing-knowledge-base",
              ["fit", "{csv}", "--trials", "1", "--knowledge-base", "{tmp}/none"],
              r"no knowledge base at .*none"),

@@ -135,7 +135,7 @@ def test_bad_data_and_cv_are_usage_errors(capsys, csv_file, tmp_path):
     assert "target column 'nope' not found" in _error_line(capsys)
     code = main(["evaluate", str(csv_file), "--family", "knn", "--cv", "1"])
     assert code == EXIT_USAGE
-    assert "cv must be an integer >= 2 (folds) or a float in (0, 1)" in _error_line(capsys)
+    assert "cv must be an integer >= 2 (folds), a float in (0, 1)" in _error_line(capsys)
 
 
 def test_failed_evaluation_exits_1(capsys, tmp_path):

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from conftest import mixed_frame, mixed_target
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, TimeSeriesSplit
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import automl_meta.estimators as estimators
 from automl_meta.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from automl_meta.data import make_dataset
 from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
-from automl_meta.evaluation import EvaluationResult, get_metric
+from automl_meta.evaluation import EvaluationResult, evaluate, get_metric, make_folds
 from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
 from automl_meta.spaces import default_params
 
@@ -361,6 +361,29 @@ def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch
     assert not (tmp_path / "m.joblib").exists()
 
 
+def test_cli_fit_groups_by_a_column_that_predict_then_drops(tmp_path, capsys):
+    X, y, groups = _grouped_copies()
+    data, model_path = tmp_path / "grouped.csv", tmp_path / "model.joblib"
+    X.assign(patient=[f"p{g}" for g in groups], target=y).to_csv(data, index=False)
+    argv = ["fit", str(data), "--trials", "1", "--families", "knn", "--ensemble-size", "1",
+            "--cv", "5", "--no-meta", "--quiet"]
+    assert main(argv) == EXIT_OK
+    leaky = capsys.readouterr().out
+    assert main([*argv, "--groups", "patient", "--out", str(model_path)]) == EXIT_OK
+    grouped = capsys.readouterr().out
+    assert "200 rows x 5 features" in leaky and "200 rows x 4 features, classification, " \
+        "40 groups" in grouped
+    score = {name: float(out.split("roc_auc ")[1].split()[0])
+             for name, out in (("leaky", leaky), ("grouped", grouped))}
+    assert score["leaky"] > 0.9 > 0.75 > score["grouped"]  # as in the estimator's own test
+    assert "(5-fold CV by patient)" in grouped
+    assert joblib.load(model_path).n_features_in_ == 4
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(model_path), str(data), "--out", str(preds),
+                 "--drop", "patient"]) == EXIT_OK
+    assert len(pd.read_csv(preds)) == 200
+
+
 def test_cli_fit_takes_a_holdout_share_and_refuses_other_cv(csv_file, capsys):
     code = main(["fit", str(csv_file), "--target", "label", "--trials", "2", "--families",
                  "linear", "--cv", "0.25", "--no-meta", "--quiet"])
@@ -446,6 +469,71 @@ def test_holdout_search_scores_one_split_and_ensembles_on_its_rows(task):
     assert cls(n_trials=1, families=["linear"], **FAST).fit(X, y).cv_ == 3
 
 
+def _grouped_copies(n_groups: int = 40, copies: int = 5, seed: int = 0):
+    """Rows copied within groups, labels random per group: a row's copies give away its
+    label, so a validation that splits groups scores near 1 and one that keeps them
+    together near chance (0.5)."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(n_groups), copies)
+    X = pd.DataFrame(rng.normal(size=(n_groups, 4))[groups], columns=list("abcd"))
+    y = pd.Series(rng.integers(0, 2, n_groups)[groups])
+    return X, y, groups
+
+
+def test_groups_are_never_split_between_training_and_validation():
+    X, y, groups = _grouped_copies()
+    knn = {**FAST, "n_trials": 1, "families": ["knn"], "ensemble_size": 1, "cv": 5}
+    leaky = AutoMetaClassifier(**knn).fit(X, y)
+    assert leaky.best_score_ > 0.9  # the copies of each validation row were trained on
+    # (A GroupKFold of 5 would here validate one fold on a single class: no ROC AUC.)
+    for cv in (5, "auto", StratifiedGroupKFold(5, shuffle=True, random_state=0), 0.3):
+        grouped = AutoMetaClassifier(**{**knn, "cv": cv}).fit(X, y, groups=groups)
+        assert grouped.best_score_ < 0.75, cv
+    folds = make_folds(make_dataset(X, y), 5, seed=0, groups=groups)
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+    # Group folds stay stratified: every fold validates on both classes.
+    assert all(len(set(y[test])) == 2 for _, test in folds)
+    regression = make_folds(make_dataset(X, y.astype(float) + X["a"]), 5, seed=0,
+                            groups=groups)
+    assert all(not set(groups[train]) & set(groups[test]) for train, test in regression)
+    [(train, test)] = make_folds(make_dataset(X, y), 0.25, seed=0, groups=groups)
+    assert not set(groups[train]) & set(groups[test]) and len(set(groups[test])) == 10
+
+
+def test_a_splitter_or_given_splits_validate_every_trial():
+    X = mixed_frame(120, seed=3)
+    y = mixed_target(X, "regression", seed=3)
+    model = AutoMetaRegressor(n_trials=5, families=["linear", "knn"], ensemble_size=5,
+                              **{**FAST, "cv": TimeSeriesSplit(3)}).fit(X, y)
+    assert isinstance(model.cv_, TimeSeriesSplit)
+    assert all(len(t.user_attrs["fold_scores"]) == 3 for t in model.study_.trials
+               if t.user_attrs.get("status") == "ok")
+    # The first 30 rows are never validated: the blend is scored on the other 90.
+    assert np.isfinite(model.ensemble_score_)
+    assert model.predict(X).shape == (len(X),)
+    # Given splits are used as they are: the same fold scores as the folds they copy.
+    dataset = make_dataset(X, y)
+    params = default_params("knn", "regression")
+    splits = make_folds(dataset, 4, seed=7)
+    assert evaluate("knn", params, dataset, cv=splits, seed=7).fold_scores == \
+        evaluate("knn", params, dataset, cv=4, seed=7).fold_scores
+    given = AutoMetaRegressor(n_trials=1, families=["knn"], ensemble_size=1,
+                              **{**FAST, "cv": splits}).fit(X, y)
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))  # fit's own
+    assert given.study_.trials[0].user_attrs["fold_scores"] == \
+        evaluate("knn", params, dataset, cv=splits, seed=seed).fold_scores["rmse"]
+    for fitted in (model, given):  # splitters and splits are kept in the saved model
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(fitted)).predict(X),
+                                      fitted.predict(X))
+
+
+def test_trained_sizes_count_the_rows_each_trial_trains_on():
+    dataset = make_dataset(*_grouped_copies()[:2])
+    assert estimators._trained_sizes(make_folds(dataset, 5, seed=0), 200) == 4.0
+    assert estimators._trained_sizes(make_folds(dataset, 0.2, seed=0), 200) == 0.8
+
+
 def test_caruana_blends_complementary_trials_and_keeps_a_dominant_one():
     y = pd.Series(["a", "b"] * 4)
     dataset = make_dataset(pd.DataFrame({"x": np.arange(8.0)}), y)
@@ -523,25 +611,25 @@ def test_budget_keeps_back_the_best_trials_refit_time():
             self.stopped = True
 
     study = Study()
-    budget = estimators._Budget(time.monotonic() + 60, 60, cv=5)
+    budget = estimators._Budget(time.monotonic() + 60, 60, 4)
     budget(study, study.best_trial)
     assert budget.reserve == pytest.approx(2.0)  # 8 s over 5 folds: a full fit ~ 8 / 4
     assert 57 < budget.remaining() < 58.1 and not study.stopped
-    expensive = estimators._Budget(time.monotonic() + 10, 10, cv=2)
+    expensive = estimators._Budget(time.monotonic() + 10, 10, 1)
     expensive(study, study.best_trial)
     assert expensive.reserve == 5.0  # capped at half the budget
-    holdout = estimators._Budget(time.monotonic() + 60, 60, cv=0.2)
+    holdout = estimators._Budget(time.monotonic() + 60, 60, 0.8)
     holdout(study, study.best_trial)
     assert holdout.reserve == pytest.approx(10.0)  # 8 s on 80% of the rows: ~10 s on all
-    ensemble = estimators._Budget(time.monotonic() + 60, 60, cv=5, members=3)
+    ensemble = estimators._Budget(time.monotonic() + 60, 60, 4, members=3)
     ensemble(study, study.best_trial)
     assert ensemble.reserve == pytest.approx((8 + 4 + 2) / 4)  # the best three trials' refits
     # Only trials whose blend with the best helps are kept for: here the 0.2 one.
-    picky = estimators._Budget(time.monotonic() + 60, 60, cv=5, members=3,
+    picky = estimators._Budget(time.monotonic() + 60, 60, 4, members=3,
                                blends=lambda best, other: other.value == 0.2)
     picky(study, study.best_trial)
     assert picky.reserve == pytest.approx((8 + 4) / 4)
-    spent = estimators._Budget(time.monotonic() + 1, 1, cv=2)
+    spent = estimators._Budget(time.monotonic() + 1, 1, 1)
     spent(study, study.best_trial)  # 0.5 s kept back
     assert not study.stopped
     time.sleep(0.6)

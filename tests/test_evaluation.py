@@ -122,7 +122,7 @@ def test_make_folds_with_a_float_holds_out_that_share_stratified(numeric_classif
 
 @pytest.mark.parametrize("cv", [1.0, 1.5, 0.0, -0.2, float("nan")])
 def test_make_folds_rejects_bad_holdout_shares(numeric_classification, cv):
-    with pytest.raises(DataValidationError, match=r"or a float in \(0, 1\)"):
+    with pytest.raises(DataValidationError, match=r"a float in \(0, 1\) \(holdout share\)"):
         make_folds(numeric_classification, cv, seed=0)
 
 

@@ -38,6 +38,10 @@ def add_parsers(subparsers) -> None:
                      help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
                           "or auto: 5 folds, or a 10%% holdout on data too large for the "
                           "budget (auto)")
+    fit.add_argument("--groups", metavar="COLUMN",
+                     help="a column of group labels (a patient, a site...): it is not a "
+                          "feature, and the rows of a group are never split between "
+                          "training and validation (group folds)")
     fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
     fit.add_argument("--ensemble-size", type=int, default=10, metavar="N",
                      help="rounds of greedy ensemble selection over the best trials; 1: "
@@ -66,6 +70,8 @@ def add_parsers(subparsers) -> None:
     predict.add_argument("data", help="CSV/TSV (.gz), ARFF or Parquet file")
     predict.add_argument("--target", help="column to drop (default: a column named "
                          f"{', '.join(DEFAULT_TARGET_NAMES)} that is not a feature)")
+    predict.add_argument("--drop", nargs="+", default=[], metavar="COLUMN",
+                         help="columns to leave out, such as fit's --groups column")
     predict.add_argument("--out", required=True, metavar="PATH", help="predictions CSV")
     predict.add_argument("--proba", action="store_true",
                          help="add one probability column per class (classification)")
@@ -81,17 +87,24 @@ def run_fit(args: argparse.Namespace) -> int:
     if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
     dataset = load_dataset(args.data, target=args.target, task=args.task)
+    X, groups = dataset.X, None
+    if args.groups is not None:
+        if args.groups not in X.columns:
+            raise DataValidationError(f"--groups: no column {args.groups!r} among the "
+                                      f"features of {args.data}")
+        X, groups = X.drop(columns=[args.groups]), X[args.groups].to_numpy()
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
     model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
                 n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
                 random_state=args.seed,
                 storage=args.storage, study_name=args.study_name,
                 knowledge_base=False if args.no_meta else args.knowledge_base)
-    print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
-          f"{dataset.task}")
+    grouped = "" if groups is None else f", {len(pd.unique(groups))} groups"
+    print(f"{dataset.name}: {dataset.n_rows} rows x {X.shape[1]} features, "
+          f"{dataset.task}{grouped}")
     progress = _Progress(args.time, args.trials, disable=args.quiet)
     try:
-        model.fit(dataset.X, dataset.y, callbacks=[progress])
+        model.fit(X, dataset.y, groups=groups, callbacks=[progress])
     except SearchFailedError as exc:
         print(f"automl-meta fit: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -103,6 +116,8 @@ def run_fit(args: argparse.Namespace) -> int:
         print(leaderboard_table(model.leaderboard_))
     validation = (f"{model.cv_}-fold CV" if isinstance(model.cv_, int)
                   else f"a {model.cv_:.0%} holdout")
+    if groups is not None:
+        validation = f"{validation} by {args.groups}"
     metric = model.study_.user_attrs["metric"]
     print(f"best: {model.best_params_['family']} {metric} {model.best_score_:.4f} "
           f"({validation})")
@@ -198,7 +213,10 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.proba and not hasattr(model, "predict_proba"):
         raise DataValidationError("--proba needs a classification model")
     frame, _ = read_table(path)
-    X = frame.drop(columns=_target_columns(frame, model, args.target))
+    absent = [c for c in args.drop if c not in frame.columns]
+    if absent:
+        raise DataValidationError(f"--drop: no column {absent[0]!r} in {path}")
+    X = frame.drop(columns=[*_target_columns(frame, model, args.target), *args.drop])
     try:
         predictions = pd.DataFrame({"prediction": model.predict(X)})
         if args.proba:

@@ -20,13 +20,19 @@ from __future__ import annotations
 import numbers
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import (
+    BaseCrossValidator,
+    BaseShuffleSplit,
+    GroupKFold,
+    GroupShuffleSplit,
     KFold,
     ShuffleSplit,
+    StratifiedGroupKFold,
     StratifiedKFold,
     StratifiedShuffleSplit,
 )
@@ -87,23 +93,58 @@ def _is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def make_folds(dataset: Dataset, cv: int | float,
-               seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+#: What ``cv`` may be: folds, a holdout share, a scikit-learn splitter, or the splits.
+CV = int | float | BaseCrossValidator | BaseShuffleSplit | Iterable
+
+
+def make_folds(dataset: Dataset, cv: CV, seed: int,
+               groups: Sequence | np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Fixed-seed splits of ``dataset``, stratified for classification (a class with
     fewer rows than folds is in as many folds as it has rows).
 
     ``cv`` is either a number of folds (an integer >= 2) or a float in (0, 1): one holdout
     split that validates on that share of the rows (FLAML's and AutoGluon's choice on
-    large data, where K fits per configuration are too dear).
+    large data, where K fits per configuration are too dear). With ``groups`` (one label
+    per row), rows of a group stay on one side of every split: group folds, stratified
+    for classification, or a holdout of that share of the groups.
+
+    ``cv`` may also be a scikit-learn splitter (``KFold``, ``GroupKFold``,
+    ``TimeSeriesSplit``...: its ``split(X, y, groups)`` is called) or the splits
+    themselves, an iterable of (train, validation) row positions; these are checked and
+    used as they are, and ``seed`` does not apply.
     """
-    if isinstance(cv, float) and not isinstance(cv, bool) and 0 < cv < 1:
-        return [_holdout(dataset, cv, seed)]
-    if not isinstance(cv, int) or isinstance(cv, bool) or cv < 2:
-        raise DataValidationError(f"cv must be an integer >= 2 (folds) or a float in (0, 1) "
-                                  f"(holdout share), got {cv!r}")
+    if groups is not None:
+        groups = _checked_groups(groups, dataset.n_rows)
+    if _is_number(cv) and not isinstance(cv, numbers.Integral):
+        if 0 < cv < 1:
+            return [_holdout(dataset, cv, seed, groups)]
+    elif hasattr(cv, "split") and hasattr(cv, "get_n_splits"):
+        try:
+            splits = list(cv.split(dataset.X, dataset.y, groups))
+        except ValueError as exc:  # e.g. "The 'groups' parameter should not be None."
+            raise DataValidationError(f"cv={cv!r} cannot split the data: {exc}") from exc
+        return _checked_splits(splits, dataset.n_rows, f"cv={cv!r}")
+    elif isinstance(cv, Iterable) and not isinstance(cv, (str, bytes, Mapping)):
+        return _checked_splits(list(cv), dataset.n_rows, "cv")
+    if not isinstance(cv, numbers.Integral) or isinstance(cv, bool) or cv < 2:
+        raise DataValidationError(f"cv must be an integer >= 2 (folds), a float in (0, 1) "
+                                  f"(holdout share), a scikit-learn splitter or an iterable "
+                                  f"of (train, validation) splits, got {cv!r}")
+    cv = int(cv)
     if cv > dataset.n_rows:
         raise DataValidationError(f"cv={cv} folds need at least {cv} rows, got {dataset.n_rows}")
     index = np.zeros(dataset.n_rows)
+    if groups is not None:
+        n_groups = len(np.unique(groups))
+        if cv > n_groups:
+            raise DataValidationError(f"cv={cv} group folds need at least {cv} groups, got "
+                                      f"{n_groups}")
+        splitter = (StratifiedGroupKFold if dataset.task == "classification"
+                    else GroupKFold)(cv, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class",
+                                    category=UserWarning)
+            return list(splitter.split(index, dataset.y, groups))
     if dataset.task == "classification" and int(dataset.y.value_counts().max()) >= cv:
         # A class with fewer rows than folds cannot be in every fold, but stratifying the
         # others still keeps each fold as mixed as the data allows: with plain KFold a
@@ -117,13 +158,52 @@ def make_folds(dataset: Dataset, cv: int | float,
     return list(KFold(cv, shuffle=True, random_state=seed).split(index))
 
 
-def _holdout(dataset: Dataset, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _checked_groups(groups, n_rows: int) -> np.ndarray:
+    groups = np.asarray(groups, dtype=object).ravel() if not isinstance(groups, np.ndarray) \
+        else groups.ravel()
+    if len(groups) != n_rows:
+        raise DataValidationError(f"groups has {len(groups)} labels for {n_rows} rows")
+    n_missing = int(pd.isna(groups).sum())
+    if n_missing:
+        raise DataValidationError(f"groups has {n_missing} missing labels")
+    return groups
+
+
+def _checked_splits(splits: list, n_rows: int, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``splits`` as (train, validation) arrays of row positions, or a clear error."""
+    if not splits:
+        raise DataValidationError(f"{what} gave no split")
+    out = []
+    for k, split in enumerate(splits):
+        try:
+            train, test = (np.asarray(part) for part in split)
+        except (TypeError, ValueError):
+            raise DataValidationError(f"{what}: split {k} is not a (train, validation) "
+                                      "pair of row positions") from None
+        for name, part in (("train", train), ("validation", test)):
+            if part.ndim != 1 or len(part) == 0 or not np.issubdtype(part.dtype, np.integer):
+                raise DataValidationError(f"{what}: split {k} has no {name} rows or gives "
+                                          "them otherwise than as integer positions")
+            if part.min() < 0 or part.max() >= n_rows:
+                raise DataValidationError(f"{what}: split {k} has {name} positions outside "
+                                          f"0..{n_rows - 1}")
+        out.append((train.astype(np.intp), test.astype(np.intp)))
+    return out
+
+
+def _holdout(dataset: Dataset, share: float, seed: int,
+             groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     n_test = int(round(share * dataset.n_rows))
     if not 1 <= n_test < dataset.n_rows:
         raise DataValidationError(f"a holdout of cv={share} of {dataset.n_rows} rows leaves "
                                   "no rows to train or none to validate on; pass more rows "
                                   "or an integer cv")
     index = np.zeros(dataset.n_rows)
+    if groups is not None:
+        if len(np.unique(groups)) < 2:
+            raise DataValidationError("a holdout of groups needs at least 2 groups")
+        return next(GroupShuffleSplit(1, test_size=share, random_state=seed).split(
+            index, groups=groups))
     if dataset.task == "classification":
         counts = dataset.y.value_counts()
         if counts.min() >= 2 and n_test >= len(counts) and dataset.n_rows - n_test >= len(counts):
@@ -183,7 +263,7 @@ def evaluate(
     params: Mapping,
     dataset: Dataset,
     metric: str | None = None,
-    cv: int | float = 5,
+    cv: CV = 5,
     *,
     seed: int = 0,
     time_limit: float | None = None,
@@ -204,7 +284,8 @@ def evaluate(
         Primary metric (see :data:`METRICS`); all metrics of the task are recorded.
     cv
         Number of folds (stratified for classification), shuffled with ``seed``; or a
-        float in (0, 1): one holdout split validating on that share of the rows.
+        float in (0, 1): one holdout split validating on that share of the rows; or a
+        scikit-learn splitter, or the splits themselves (see :func:`make_folds`).
     time_limit, memory_limit_mb
         When given, the evaluation runs in a child process that is killed after
         ``time_limit`` seconds for the whole CV, and may allocate ``memory_limit_mb``.
@@ -225,6 +306,9 @@ def evaluate(
     if max_rows is not None:
         if not (_is_number(max_rows) and isinstance(max_rows, numbers.Integral) and max_rows >= 1):
             raise DataValidationError(f"max_rows must be a positive integer, got {max_rows!r}")
+        if not (_is_number(cv) or isinstance(cv, str)):
+            raise DataValidationError("max_rows subsamples the rows, so cv must be a number "
+                                      "of folds or a holdout share, not given splits")
         dataset = dataset.subsample(max_rows, seed=seed)
     folds = make_folds(dataset, cv, seed)
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
@@ -253,6 +337,7 @@ def evaluate(
 
 
 __all__ = [
+    "CV",
     "DEFAULT_METRIC",
     "METRICS",
     "STATUSES",
