@@ -506,9 +506,14 @@ def test_a_splitter_or_given_splits_validate_every_trial():
     y = mixed_target(X, "regression", seed=3)
     model = AutoMetaRegressor(n_trials=5, families=["linear", "knn"], ensemble_size=5,
                               **{**FAST, "cv": TimeSeriesSplit(3)}).fit(X, y)
-    assert isinstance(model.cv_, TimeSeriesSplit)
-    assert all(len(t.user_attrs["fold_scores"]) == 3 for t in model.study_.trials
-               if t.user_attrs.get("status") == "ok")
+    # Under a time budget the trials run in worker processes, which get the splits too.
+    budgeted = AutoMetaRegressor(n_trials=2, families=["linear"], ensemble_size=1,
+                                 **{**FAST, "time_budget": 30, "cv": TimeSeriesSplit(3)}
+                                 ).fit(X, y)
+    for fitted in (model, budgeted):
+        assert isinstance(fitted.cv_, TimeSeriesSplit)
+        assert all(len(t.user_attrs["fold_scores"]) == 3 for t in fitted.study_.trials
+                   if t.user_attrs.get("status") == "ok")
     # The first 30 rows are never validated: the blend is scored on the other 90.
     assert np.isfinite(model.ensemble_score_)
     assert model.predict(X).shape == (len(X),)
