@@ -35,3 +35,16 @@ def test_two_workers_on_one_sqlite_study():
     out = run("two_workers_sqlite.py", "--trials", "3")
     assert "6 trials by 2 workers, 6 distinct configurations" in out
     assert out.count("portfolio") == 5
+
+
+def test_grouped_validation_scores_new_groups_honestly():
+    out = run("grouped_validation.py", "--time", "8")
+    scores = {name: (float(cv), float(new)) for name, cv, new in re.findall(
+        r"(rows split freely|patients kept whole) +CV ROC AUC (\S+) +on new patients (\S+)",
+        out)}
+    (free_cv, free_new), (grouped_cv, grouped_new) = (
+        scores["rows split freely"], scores["patients kept whole"])
+    # Split freely, CV validates on copies of trained rows and promises far more than
+    # new patients give; kept whole, the promise is much nearer what is kept.
+    assert free_cv - free_new > 0.15
+    assert grouped_cv - grouped_new < (free_cv - free_new) / 2
