@@ -407,7 +407,8 @@ API_CASES = [
          r"parameter should not be None"),
     case("classifier-groups-of-another-length",
          lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, e.y, groups=np.arange(59)),
-         DataValidationError, r"groups has 59 labels for 60 rows"),
+         DataValidationError, r"groups must be one label per row: 60 labels, got shape "
+         r"\(59,\)"),
     case("classifier-groups-with-missing-labels",
          lambda e, t: AutoMetaClassifier(**FAST).fit(e.X, e.y, groups=[1.0, np.nan] * 30),
          DataValidationError, r"groups has 30 missing labels"),

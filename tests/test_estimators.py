@@ -497,6 +497,10 @@ def test_groups_are_never_split_between_training_and_validation():
     regression = make_folds(make_dataset(X, y.astype(float) + X["a"]), 5, seed=0,
                             groups=groups)
     assert all(not set(groups[train]) & set(groups[test]) for train, test in regression)
+    # Labels of mixed types, which do not sort (scikit-learn's group folds sort them).
+    mixed = np.array([int(g) if g % 2 == 0 else str(g) for g in groups], dtype=object)
+    assert [len(test) for _, test in make_folds(make_dataset(X, y), 5, seed=0,
+                                                groups=mixed)] == [40] * 5
     [(train, test)] = make_folds(make_dataset(X, y), 0.25, seed=0, groups=groups)
     assert not set(groups[train]) & set(groups[test]) and len(set(groups[test])) == 10
 

@@ -159,14 +159,16 @@ def make_folds(dataset: Dataset, cv: CV, seed: int,
 
 
 def _checked_groups(groups, n_rows: int) -> np.ndarray:
-    groups = np.asarray(groups, dtype=object).ravel() if not isinstance(groups, np.ndarray) \
-        else groups.ravel()
-    if len(groups) != n_rows:
-        raise DataValidationError(f"groups has {len(groups)} labels for {n_rows} rows")
-    n_missing = int(pd.isna(groups).sum())
+    """The group labels as integer codes (labels of mixed types do not sort), checked."""
+    groups = np.asarray(groups, dtype=object)
+    if groups.ndim != 1 or len(groups) != n_rows:
+        raise DataValidationError(f"groups must be one label per row: {n_rows} labels, "
+                                  f"got shape {groups.shape}")
+    codes, _ = pd.factorize(groups)  # missing labels get -1
+    n_missing = int((codes < 0).sum())
     if n_missing:
         raise DataValidationError(f"groups has {n_missing} missing labels")
-    return groups
+    return codes
 
 
 def _checked_splits(splits: list, n_rows: int, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
