@@ -138,6 +138,25 @@ def test_bad_data_and_cv_are_usage_errors(capsys, csv_file, tmp_path):
     assert "cv must be an integer >= 2 (folds), a float in (0, 1)" in _error_line(capsys)
 
 
+def test_evaluate_with_groups_keeps_each_group_out_of_its_own_validation(capsys, tmp_path):
+    # 40 groups of 5 copied rows, labels random per group: copies give the label away.
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(40), 5)
+    frame = pd.DataFrame(rng.normal(size=(40, 3))[groups], columns=["a", "b", "c"])
+    frame["site"] = [f"s{g}" for g in groups]
+    frame["target"] = rng.integers(0, 2, 40)[groups]
+    path = tmp_path / "grouped.csv"
+    frame.to_csv(path, index=False)
+    knn = ["evaluate", str(path), "--family", "knn", "--json",
+           "--params", '{"n_neighbors": 1, "weights": "uniform", "p": 2}']
+    scores = {}
+    for name, extra in (("free", []), ("grouped", ["--groups", "site"])):
+        assert main([*knn, *extra]) == EXIT_OK
+        result = json.loads(capsys.readouterr().out)
+        scores[name] = float(np.mean(result["fold_scores"]["roc_auc"]))
+    assert scores["free"] > 0.9 and scores["grouped"] < 0.75
+
+
 def test_failed_evaluation_exits_1(capsys, tmp_path):
     # 2 positives in 10 rows and 5 folds: ROC AUC is undefined on some folds.
     path = tmp_path / "rare.csv"

@@ -29,6 +29,30 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: inferred from the target")
 
 
+def add_groups_argument(parser: argparse.ArgumentParser) -> None:
+    """``--groups COLUMN`` of the commands that validate (``fit``, ``evaluate``)."""
+    parser.add_argument("--groups", metavar="COLUMN",
+                        help="a column of group labels (a patient, a site...): it is not a "
+                             "feature, and the rows of a group are never split between "
+                             "training and validation (group folds)")
+
+
+def take_groups(dataset, column: str | None, source: str):
+    """(``dataset`` without the ``--groups`` column, that column's labels), or
+    (``dataset``, None) when no column is named."""
+    import dataclasses
+
+    from automl_meta.exceptions import DataValidationError
+
+    if column is None:
+        return dataset, None
+    if column not in dataset.X.columns:
+        raise DataValidationError(f"--groups: no column {column!r} among the features of "
+                                  f"{source}")
+    return (dataclasses.replace(dataset, X=dataset.X.drop(columns=[column])),
+            dataset.X[column].to_numpy())
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -77,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--metric", help="primary metric (default: roc_auc or rmse)")
     ev.add_argument("--cv", type=cv_argument, default=5,
                     help="number of folds, or a holdout share (a float in (0, 1)); default 5")
+    add_groups_argument(ev)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--time-limit", type=_positive_float, help="seconds for the whole CV")
     ev.add_argument("--memory-limit", type=_positive_int, metavar="MB")
@@ -221,7 +246,8 @@ def _evaluate(args) -> int:
     from automl_meta.spaces import default_params, get_family
 
     get_family(args.family)
-    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    dataset, groups = take_groups(load_dataset(args.data, target=args.target, task=args.task),
+                                  args.groups, args.data)
     if args.params is None:
         params = default_params(args.family, dataset.task)
     else:
@@ -232,7 +258,7 @@ def _evaluate(args) -> int:
         if not isinstance(params, dict):
             raise _usage("--params must be a JSON object")
     result = evaluate(args.family, params, dataset, metric=args.metric, cv=args.cv,
-                      seed=args.seed, time_limit=args.time_limit,
+                      groups=groups, seed=args.seed, time_limit=args.time_limit,
                       memory_limit_mb=args.memory_limit)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

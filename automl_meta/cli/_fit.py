@@ -22,7 +22,7 @@ TOP_ROWS = 10
 
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
-    from automl_meta.cli import add_data_arguments, cv_argument
+    from automl_meta.cli import add_data_arguments, add_groups_argument, cv_argument
 
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
@@ -38,10 +38,7 @@ def add_parsers(subparsers) -> None:
                      help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
                           "or auto: 5 folds, or a 10%% holdout on data too large for the "
                           "budget (auto)")
-    fit.add_argument("--groups", metavar="COLUMN",
-                     help="a column of group labels (a patient, a site...): it is not a "
-                          "feature, and the rows of a group are never split between "
-                          "training and validation (group folds)")
+    add_groups_argument(fit)
     fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
     fit.add_argument("--ensemble-size", type=int, default=10, metavar="N",
                      help="rounds of greedy ensemble selection over the best trials; 1: "
@@ -79,20 +76,15 @@ def add_parsers(subparsers) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Search, save the model and print the leaderboard; returns the exit code."""
-    from automl_meta.cli import EXIT_FAILED, EXIT_OK
+    from automl_meta.cli import EXIT_FAILED, EXIT_OK, take_groups
     from automl_meta.data import load_dataset
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
 
     out = None if args.out is None else Path(args.out)
     if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
-    dataset = load_dataset(args.data, target=args.target, task=args.task)
-    X, groups = dataset.X, None
-    if args.groups is not None:
-        if args.groups not in X.columns:
-            raise DataValidationError(f"--groups: no column {args.groups!r} among the "
-                                      f"features of {args.data}")
-        X, groups = X.drop(columns=[args.groups]), X[args.groups].to_numpy()
+    dataset, groups = take_groups(load_dataset(args.data, target=args.target, task=args.task),
+                                  args.groups, args.data)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
     model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
                 n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
@@ -100,11 +92,11 @@ def run_fit(args: argparse.Namespace) -> int:
                 storage=args.storage, study_name=args.study_name,
                 knowledge_base=False if args.no_meta else args.knowledge_base)
     grouped = "" if groups is None else f", {len(pd.unique(groups))} groups"
-    print(f"{dataset.name}: {dataset.n_rows} rows x {X.shape[1]} features, "
+    print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
           f"{dataset.task}{grouped}")
     progress = _Progress(args.time, args.trials, disable=args.quiet)
     try:
-        model.fit(X, dataset.y, groups=groups, callbacks=[progress])
+        model.fit(dataset.X, dataset.y, groups=groups, callbacks=[progress])
     except SearchFailedError as exc:
         print(f"automl-meta fit: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -272,6 +272,7 @@ def evaluate(
     memory_limit_mb: int | None = None,
     max_rows: int | None = None,
     return_predictions: bool = False,
+    groups: Sequence | np.ndarray | None = None,
 ) -> EvaluationResult:
     """Cross-validate one configuration of ``family`` on ``dataset``.
 
@@ -295,6 +296,9 @@ def evaluate(
         Subsample larger datasets to this many rows (fixed seed) first.
     return_predictions
         Keep the out-of-fold predictions in the result's ``oof`` (for ensembling).
+    groups
+        One label per row: the rows of a group stay on one side of every split (see
+        :func:`make_folds`).
     """
     if not isinstance(dataset, Dataset):
         raise DataValidationError(
@@ -308,11 +312,12 @@ def evaluate(
     if max_rows is not None:
         if not (_is_number(max_rows) and isinstance(max_rows, numbers.Integral) and max_rows >= 1):
             raise DataValidationError(f"max_rows must be a positive integer, got {max_rows!r}")
-        if not (_is_number(cv) or isinstance(cv, str)):
+        if not (_is_number(cv) or isinstance(cv, str)) or groups is not None:
             raise DataValidationError("max_rows subsamples the rows, so cv must be a number "
-                                      "of folds or a holdout share, not given splits")
+                                      "of folds or a holdout share, without given splits "
+                                      "or groups")
         dataset = dataset.subsample(max_rows, seed=seed)
-    folds = make_folds(dataset, cv, seed)
+    folds = make_folds(dataset, cv, seed, groups)
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
     args = (family, params, dataset, metric_obj.name, folds, seed, return_predictions)
     if time_limit is None and memory_limit_mb is None:
