@@ -124,8 +124,10 @@ class _AutoMetaSearch(BaseEstimator):
             A group label per row (a patient, a site, a user...): the rows of a group are
             never split between training and validation, so that the scores say how
             the model does on new groups. With an integer ``cv`` (or ``"auto"``) the
-            folds are group folds (stratified for classification) and a holdout holds
-            out that share of the groups; a splitter given as ``cv`` receives them.
+            folds are group folds and a holdout holds out that share of the groups,
+            both stratified for classification (see
+            :func:`~automl_meta.evaluation.make_folds`); a splitter given as ``cv``
+            receives them.
         callbacks : list of callables ``f(study, frozen_trial)``, optional
             Called after each trial (Optuna's ``study.optimize`` callbacks), e.g. to
             show progress.

@@ -501,8 +501,17 @@ def test_groups_are_never_split_between_training_and_validation():
     mixed = np.array([int(g) if g % 2 == 0 else str(g) for g in groups], dtype=object)
     assert [len(test) for _, test in make_folds(make_dataset(X, y), 5, seed=0,
                                                 groups=mixed)] == [40] * 5
-    [(train, test)] = make_folds(make_dataset(X, y), 0.25, seed=0, groups=groups)
+    [(train, test)] = make_folds(make_dataset(X, y.astype(float) + X["a"]), 0.25, seed=0,
+                                 groups=groups)
     assert not set(groups[train]) & set(groups[test]) and len(set(groups[test])) == 10
+    # A holdout of groups is stratified too: the 4 groups of the rare class are not all
+    # left out of validation, as an unstratified draw of 10 of the 40 groups does 30% of
+    # the time.
+    rare = pd.Series((groups % 10 == 0).astype(int))
+    for seed in range(10):
+        [(train, test)] = make_folds(make_dataset(X, rare), 0.25, seed=seed, groups=groups)
+        assert not set(groups[train]) & set(groups[test])
+        assert set(rare[test]) == {0, 1} and len(test) == 50
 
 
 def test_a_splitter_or_given_splits_validate_every_trial():

@@ -105,8 +105,9 @@ def make_folds(dataset: Dataset, cv: CV, seed: int,
     ``cv`` is either a number of folds (an integer >= 2) or a float in (0, 1): one holdout
     split that validates on that share of the rows (FLAML's and AutoGluon's choice on
     large data, where K fits per configuration are too dear). With ``groups`` (one label
-    per row), rows of a group stay on one side of every split: group folds, stratified
-    for classification, or a holdout of that share of the groups.
+    per row), rows of a group stay on one side of every split: group folds, or a holdout
+    of that share of the groups (for classification, about that share: one of
+    ``round(1 / share)`` group folds), both stratified for classification.
 
     ``cv`` may also be a scikit-learn splitter (``KFold``, ``GroupKFold``,
     ``TimeSeriesSplit``...: its ``split(X, y, groups)`` is called) or the splits
@@ -202,8 +203,18 @@ def _holdout(dataset: Dataset, share: float, seed: int,
                                   "or an integer cv")
     index = np.zeros(dataset.n_rows)
     if groups is not None:
-        if len(np.unique(groups)) < 2:
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
             raise DataValidationError("a holdout of groups needs at least 2 groups")
+        if dataset.task == "classification":
+            # Stratified: the first of about 1 / share group folds (10 for a 10% holdout),
+            # so that the validation groups hold every class the data allows.
+            n_folds = min(max(2, round(1 / share)), n_groups)
+            splitter = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The least populated class",
+                                        category=UserWarning)
+                return next(splitter.split(index, dataset.y, groups))
         return next(GroupShuffleSplit(1, test_size=share, random_state=seed).split(
             index, groups=groups))
     if dataset.task == "classification":
