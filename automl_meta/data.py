@@ -240,6 +240,14 @@ def _as_category(col: pd.Series) -> pd.Series:
     return as_text.astype("category").reset_index(drop=True)
 
 
+def check_target_complete(y) -> None:
+    """Raise :class:`DataValidationError` naming how many values of ``y`` are missing."""
+    missing = y.isna() if isinstance(y, pd.Series) else pd.isna(np.asarray(y, dtype=object))
+    n_missing = int(np.sum(missing))
+    if n_missing:
+        raise DataValidationError(f"the target has {n_missing} missing values; drop those rows")
+
+
 def prepare_y(y, task: str | None, *, n_rows: int | None = None) -> tuple[pd.Series, str]:
     """Check the target and return it with its task type (inferred when ``task`` is None)."""
     if isinstance(y, pd.DataFrame):
@@ -253,9 +261,7 @@ def prepare_y(y, task: str | None, *, n_rows: int | None = None) -> tuple[pd.Ser
         raise DataValidationError(f"X has {n_rows} rows but y has {len(y)} values")
     if len(y) == 0:
         raise DataValidationError("y is empty")
-    n_missing = int(y.isna().sum())
-    if n_missing:
-        raise DataValidationError(f"the target has {n_missing} missing values; drop those rows")
+    check_target_complete(y)
     if task is None:
         task = infer_task(y)
     if task not in TASKS:

@@ -46,7 +46,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from threadpoolctl import threadpool_limits
 
-from automl_meta.data import Dataset, Schema, column_names, is_plain_numeric, make_dataset
+from automl_meta.data import (
+    Dataset,
+    Schema,
+    check_target_complete,
+    column_names,
+    is_plain_numeric,
+    make_dataset,
+)
 from automl_meta.evaluation import CV, Metric, aligned_proba, evaluate, get_metric, make_folds
 from automl_meta.exceptions import AutoMetaError, DataValidationError
 from automl_meta.metadataset.store import pid_alive
@@ -241,10 +248,7 @@ class _AutoMetaSearch(BaseEstimator):
 
     def _check_data(self, X, y) -> Dataset:
         if y is not None:  # named here for arrays and both tasks, not as sklearn's "contains NaN"
-            n_missing = int(pd.isna(np.ravel(np.asarray(y, dtype=object))).sum())
-            if n_missing:
-                raise DataValidationError(f"the target has {n_missing} missing values; "
-                                          "drop those rows")
+            check_target_complete(y)
         if isinstance(X, pd.DataFrame):
             column_names(X.columns)  # sklearn's own check names no column
             validate_data(self, X, y, skip_check_array=True)  # sets feature_names_in_
