@@ -33,7 +33,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +54,15 @@ from automl_meta.data import (
     is_plain_numeric,
     make_dataset,
 )
-from automl_meta.evaluation import CV, Metric, aligned_proba, evaluate, get_metric, make_folds
+from automl_meta.evaluation import (
+    CV,
+    Metric,
+    aligned_proba,
+    evaluate,
+    get_metric,
+    is_given_splits,
+    make_folds,
+)
 from automl_meta.exceptions import AutoMetaError, DataValidationError
 from automl_meta.metadataset.store import pid_alive
 from automl_meta.sampler import (
@@ -227,7 +235,7 @@ class _AutoMetaSearch(BaseEstimator):
                                       "saved model could not keep; pass list(cv)")
         if not (self.cv == "auto" if isinstance(self.cv, str) else
                 (_is_int(self.cv) and self.cv >= 2) or (_is_real(self.cv) and 0 < self.cv < 1)
-                or _is_splits(self.cv)):
+                or is_given_splits(self.cv)):
             raise DataValidationError(f"cv must be 'auto', an integer >= 2 (folds), a float "
                                       f"in (0, 1) (holdout share), a scikit-learn splitter or "
                                       f"an iterable of (train, validation) splits, got "
@@ -866,13 +874,6 @@ def _is_int(value) -> bool:
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(
         value)
-
-
-def _is_splits(value) -> bool:
-    """A scikit-learn splitter, or an iterable that may hold (train, validation) splits
-    (:func:`~automl_meta.evaluation.make_folds` checks them)."""
-    return (hasattr(value, "split") and hasattr(value, "get_n_splits")) or (
-        isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict)))
 
 
 def _trained_sizes(folds: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> float:

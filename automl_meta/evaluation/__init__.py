@@ -97,6 +97,18 @@ def _is_number(value) -> bool:
 CV = int | float | BaseCrossValidator | BaseShuffleSplit | Iterable
 
 
+def is_given_splits(cv) -> bool:
+    """Whether ``cv`` is a scikit-learn splitter or an iterable that may hold (train,
+    validation) splits (:func:`make_folds` checks them), rather than a number."""
+    return is_splitter(cv) or (isinstance(cv, Iterable)
+                               and not isinstance(cv, (str, bytes, Mapping)))
+
+
+def is_splitter(cv) -> bool:
+    """Whether ``cv`` is a scikit-learn splitter (it has ``split`` and ``get_n_splits``)."""
+    return hasattr(cv, "split") and hasattr(cv, "get_n_splits")
+
+
 def make_folds(dataset: Dataset, cv: CV, seed: int,
                groups: Sequence | np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Fixed-seed splits of ``dataset``, stratified for classification (a class with
@@ -119,13 +131,13 @@ def make_folds(dataset: Dataset, cv: CV, seed: int,
     if _is_number(cv) and not isinstance(cv, numbers.Integral):
         if 0 < cv < 1:
             return [_holdout(dataset, cv, seed, groups)]
-    elif hasattr(cv, "split") and hasattr(cv, "get_n_splits"):
+    elif is_splitter(cv):
         try:
             splits = list(cv.split(dataset.X, dataset.y, groups))
         except ValueError as exc:  # e.g. "The 'groups' parameter should not be None."
             raise DataValidationError(f"cv={cv!r} cannot split the data: {exc}") from exc
         return _checked_splits(splits, dataset.n_rows, f"cv={cv!r}")
-    elif isinstance(cv, Iterable) and not isinstance(cv, (str, bytes, Mapping)):
+    elif is_given_splits(cv):
         return _checked_splits(list(cv), dataset.n_rows, "cv")
     if not isinstance(cv, numbers.Integral) or isinstance(cv, bool) or cv < 2:
         raise DataValidationError(f"cv must be an integer >= 2 (folds), a float in (0, 1) "
@@ -190,7 +202,8 @@ def _checked_splits(splits: list, n_rows: int, what: str) -> list[tuple[np.ndarr
             if part.min() < 0 or part.max() >= n_rows:
                 raise DataValidationError(f"{what}: split {k} has {name} positions outside "
                                           f"0..{n_rows - 1}")
-        out.append((train.astype(np.intp), test.astype(np.intp)))
+        # No copy when they are already positions (the estimators' splits, every trial).
+        out.append((train.astype(np.intp, copy=False), test.astype(np.intp, copy=False)))
     return out
 
 
@@ -364,6 +377,8 @@ __all__ = [
     "aligned_proba",
     "evaluate",
     "get_metric",
+    "is_given_splits",
+    "is_splitter",
     "make_folds",
     "task_metrics",
 ]
