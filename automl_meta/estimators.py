@@ -58,6 +58,8 @@ from automl_meta.evaluation import (
     CV,
     Metric,
     aligned_proba,
+    check_sample_weight,
+    check_split_weights,
     evaluate,
     get_metric,
     is_given_splits,
@@ -71,7 +73,14 @@ from automl_meta.sampler import (
     open_storage,
     trial_params,
 )
-from automl_meta.spaces import FAMILIES, build_pipeline, default_params, get_family, suggest
+from automl_meta.spaces import (
+    FAMILIES,
+    build_pipeline,
+    default_params,
+    fit_pipeline,
+    get_family,
+    suggest,
+)
 
 LEADERBOARD_COLUMNS = (
     "rank", "trial", "family", "params", "score", "std", "fit_seconds", "status", "error",
@@ -126,7 +135,8 @@ class _AutoMetaSearch(BaseEstimator):
         tags.non_deterministic = self.n_trials is None or self.n_jobs != 1
         return tags
 
-    def fit(self, X, y, *, groups=None, callbacks: Sequence[Callable] | None = None):
+    def fit(self, X, y, *, sample_weight=None, groups=None,
+            callbacks: Sequence[Callable] | None = None):
         """Search configurations by cross-validation, then refit the best (or an ensemble
         of the best) on all data.
 
@@ -135,6 +145,13 @@ class _AutoMetaSearch(BaseEstimator):
         X : DataFrame or array of shape (n_samples, n_features)
             Numeric, categorical and string columns; missing values allowed.
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            A weight per row (not negative; survey weights, costs, duplicates counted
+            once...). Each trial's model trains on the weighted rows and its metric weighs
+            the validation rows, so the search optimises the weighted score; ensembling
+            and the refits use them too. Preprocessing, the folds and the meta-features
+            are unweighted. k-NN cannot weigh rows: it is left out of the default
+            ``families`` and refused when named.
         groups : array-like of shape (n_samples,), optional
             A group label per row (a patient, a site, a user...): the rows of a group are
             never split between training and validation, so that the scores say how
@@ -154,20 +171,27 @@ class _AutoMetaSearch(BaseEstimator):
         start = time.monotonic()
         families, metric = self._check_params()
         dataset = self._check_data(X, y)
+        weights = None
+        if sample_weight is not None:
+            weights = self._check_weights(sample_weight, dataset)
+            if self.families is None:
+                families = [f for f in families if get_family(f).weighs_rows]
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         self.cv_ = _resolve_cv(self.cv, dataset, self.time_budget)
         # Made once, so that every trial (and a splitter that shuffles without a seed)
         # validates on the same rows; an impossible cv fails here, not in every trial.
         folds = make_folds(dataset, self.cv_, seed, groups)
+        if weights is not None:
+            check_split_weights(folds, weights, families)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
                          self.time_budget, _trained_sizes(folds, dataset.n_rows),
                          min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE),
-                         None if oof is None else oof.blender(dataset, metric))
+                         None if oof is None else oof.blender(dataset, metric, weights))
         objective = _Objective(dataset, tuple(families), metric.name, folds, seed, budget,
-                               oof)
+                               oof, weights)
         with _optuna_verbosity(self.verbose):
-            study = self._open_study(dataset, metric)
+            study = self._open_study(dataset, metric, weights is not None)
             # Seeded as in an earlier run, the sampler of a resumed study would propose
             # again the configurations that run began with.
             study.sampler = self._sampler(dataset, families,
@@ -209,13 +233,13 @@ class _AutoMetaSearch(BaseEstimator):
                                      strict=True))
             members, self.ensemble_score_ = _caruana(
                 leaderboard, objective.oof, dataset, metric, self.ensemble_size,
-                refit_seconds, None if budget.deadline is None else budget.left())
+                refit_seconds, None if budget.deadline is None else budget.left(), weights)
         rows = leaderboard.set_index("trial").loc[list(members)]
         self.ensemble_ = pd.DataFrame({
             "trial": list(members), "family": rows["family"].to_numpy(),
             "weight": np.asarray(list(members.values())) / sum(members.values()),
             "score": rows["score"].to_numpy()})
-        fitted = [self._refit(row.family, row.params, dataset, seed)
+        fitted = [self._refit(row.family, row.params, dataset, seed, weights)
                   for row in rows.itertuples()]
         self.best_estimator_ = (fitted[0] if len(fitted) == 1 else WeightedEnsemble(
             fitted, self.ensemble_["weight"].to_numpy(), dataset.task))
@@ -274,6 +298,16 @@ class _AutoMetaSearch(BaseEstimator):
     def _check_target(self, y) -> None:
         """Hook for task-specific checks of ``y`` before :func:`make_dataset`."""
 
+    def _check_weights(self, sample_weight, dataset: Dataset) -> np.ndarray:
+        weights = check_sample_weight(sample_weight, dataset.n_rows)
+        if dataset.task == "classification":
+            weighed = dataset.y[weights > 0].unique()
+            if len(weighed) < 2:
+                raise DataValidationError(
+                    f"sample_weight leaves a single class with weight ({weighed[0]!r}); a "
+                    "classifier needs two classes or more")
+        return weights
+
     def _sampler(self, dataset: Dataset, families: list[str], seed: int,
                  time_left) -> optuna.samplers.BaseSampler:
         """The sampler given, TPE when meta-learning is off, else a MetaLearnedSampler."""
@@ -298,14 +332,14 @@ class _AutoMetaSearch(BaseEstimator):
                                   learner=learner, knowledge_base=kb, families=families,
                                   time_left=time_left, seed=seed)
 
-    def _open_study(self, dataset: Dataset, metric: Metric) -> optuna.Study:
+    def _open_study(self, dataset: Dataset, metric: Metric, weighted: bool) -> optuna.Study:
         study = optuna.create_study(storage=open_storage(self.storage),
                                     study_name=self.study_name, direction="minimize",
                                     load_if_exists=True)
         # A shared or resumed study must be about the same problem, or its best trial
         # would be meaningless here.
         expected = {"task": dataset.task, "metric": metric.name,
-                    "columns": [str(c) for c in dataset.X.columns]}
+                    "columns": [str(c) for c in dataset.X.columns], "weighted": weighted}
         for key, value in expected.items():
             found = study.user_attrs.get(key)
             if found is None:
@@ -317,14 +351,15 @@ class _AutoMetaSearch(BaseEstimator):
         _recover_interrupted(study)
         return study
 
-    def _refit(self, family: str, params: dict, dataset: Dataset, seed: int) -> Pipeline:
+    def _refit(self, family: str, params: dict, dataset: Dataset, seed: int,
+               sample_weight: np.ndarray | None) -> Pipeline:
         pipeline = build_pipeline(family, params, dataset.schema, dataset.task, seed=seed,
                                   n_jobs=self.n_jobs)
         # Trials ran with one thread each (n_jobs of them at once): the refit gets n_jobs
         # threads, not every core. OpenMP's default on a busy machine (HistGradientBoosting
         # refit on 87k rows: 65 s instead of 2 s under load) would break the time budget.
         with threadpool_limits(limits=None if self.n_jobs < 0 else self.n_jobs):
-            return pipeline.fit(dataset.X, dataset.y)
+            return fit_pipeline(pipeline, dataset.X, dataset.y, sample_weight)
 
     def _predict_frame(self, X) -> pd.DataFrame:
         """``X`` checked against the columns seen in ``fit`` and typed like them."""
@@ -465,9 +500,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         # sklearn's wording ("Unknown label type: continuous") for targets that are not classes.
         check_classification_targets(y)
 
-    def fit(self, X, y, *, groups=None,
+    def fit(self, X, y, *, sample_weight=None, groups=None,
             callbacks: Sequence[Callable] | None = None) -> AutoMetaClassifier:
-        super().fit(X, y, groups=groups, callbacks=callbacks)
+        super().fit(X, y, sample_weight=sample_weight, groups=groups, callbacks=callbacks)
         self.classes_ = np.unique(np.asarray(self.best_estimator_.classes_))
         return self
 
@@ -584,6 +619,7 @@ class _Objective:
     budget: _Budget
     #: Out-of-fold predictions of the best trials, kept when ensembling (else None).
     oof: _OutOfFold | None = None
+    sample_weight: np.ndarray | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -609,7 +645,8 @@ class _Objective:
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
-                          time_limit=time_limit, return_predictions=self.oof is not None)
+                          time_limit=time_limit, return_predictions=self.oof is not None,
+                          sample_weight=self.sample_weight)
         trial.set_user_attr("status", result.status)
         if not result.ok:
             trial.set_user_attr("error", result.error)
@@ -649,7 +686,7 @@ class _OutOfFold(dict):
                 worst = max(self._losses, key=self._losses.__getitem__)
                 del self[worst], self._losses[worst]
 
-    def blender(self, dataset: Dataset, metric: Metric
+    def blender(self, dataset: Dataset, metric: Metric, sample_weight: np.ndarray | None
                 ) -> Callable[[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial], bool]:
         """``blends(best, other)``: whether the even blend of the two trials' out-of-fold
         predictions scores better than ``best``'s alone (Caruana's second round, on a
@@ -662,8 +699,10 @@ class _OutOfFold(dict):
             if a is None or b is None:
                 return False
             rows = _validated_rows(a)
-            alone = metric.loss(_blend_score(metric, y[rows], a[rows], labels))
-            pair = metric.loss(_blend_score(metric, y[rows], (a[rows] + b[rows]) / 2, labels))
+            w = None if sample_weight is None else sample_weight[rows]
+            alone = metric.loss(_blend_score(metric, y[rows], a[rows], labels, w))
+            pair = metric.loss(_blend_score(metric, y[rows], (a[rows] + b[rows]) / 2, labels,
+                                            w))
             return bool(pair < alone)
 
         return blends
@@ -671,11 +710,12 @@ class _OutOfFold(dict):
 
 def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Metric,
              size: int, refit_seconds: dict[int, float] | None = None,
-             refit_time: float | None = None) -> tuple[dict[int, int], float]:
+             refit_time: float | None = None, sample_weight: np.ndarray | None = None
+             ) -> tuple[dict[int, int], float]:
     """Greedy ensemble selection with replacement (Caruana et al., 2004) on out-of-fold
     predictions: ``size`` rounds, each adding the trial that most improves the blend's
-    score; the best round's blend is kept. Returns (trial number -> times chosen, score
-    of the blend).
+    score (weighted by ``sample_weight`` when given); the best round's blend is kept.
+    Returns (trial number -> times chosen, score of the blend).
 
     With ``refit_time``, a trial not chosen yet is a candidate only while the estimated
     refits of the chosen trials and its own (``refit_seconds``) fit in that many
@@ -686,6 +726,7 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     candidates = [(t, oof[t][scored]) for t in numbers]
     y, labels = _blend_target(dataset)
     y = y[scored]
+    w = None if sample_weight is None else sample_weight[scored]
     chosen: list[int] = []
     total = None
     history: list[tuple[float, int]] = []  # (loss of the blend, rounds)
@@ -697,7 +738,7 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
                     and refits + refit_seconds[number] > refit_time):
                 continue
             blend = predictions if total is None else (total + predictions) / (len(chosen) + 1)
-            loss = float(metric.loss(_blend_score(metric, y, blend, labels)))
+            loss = float(metric.loss(_blend_score(metric, y, blend, labels, w)))
             if best is None or loss < best[0]:
                 best = (loss, number, predictions)
         if best is None or not math.isfinite(best[0]):
@@ -729,11 +770,12 @@ def _blend_target(dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
     return dataset.y.to_numpy(), labels
 
 
-def _blend_score(metric: Metric, y: np.ndarray, blend: np.ndarray, labels) -> float:
+def _blend_score(metric: Metric, y: np.ndarray, blend: np.ndarray, labels,
+                 sample_weight: np.ndarray | None) -> float:
     if labels is not None and not metric.needs_proba:
         blend = labels[np.argmax(blend, axis=1)]
     try:
-        return metric(y, blend, labels)
+        return metric(y, blend, labels, sample_weight)
     except ValueError:
         return math.nan
 

@@ -79,6 +79,8 @@ class Family:
     defaults: Mapping[str, Mapping]  # task -> default configuration
     make_estimator: Callable[[dict, str, int, int], BaseEstimator]
     preprocessing: str  # "native", "ordinal" or "scaled"
+    #: Whether its estimator weighs training rows (``fit(..., sample_weight=...)``).
+    weighs_rows: bool = True
 
     def params(self, task: str) -> tuple[Param, ...]:
         _check_task(task)
@@ -349,7 +351,7 @@ FAMILIES: dict[str, Family] = {
             "scaled",
         ),
         Family("knn", *_same(_KNN, {"n_neighbors": 5, "weights": "uniform", "p": 2}), _knn,
-               "scaled"),
+               "scaled", weighs_rows=False),
         Family("mlp", *_same(_MLP, _MLP_DEFAULT), _mlp, "scaled"),
     )
 }
@@ -683,6 +685,14 @@ def build_pipeline(
     return Pipeline(steps)
 
 
+def fit_pipeline(pipeline: Pipeline, X: pd.DataFrame, y, sample_weight=None) -> Pipeline:
+    """Fit a pipeline of :func:`build_pipeline`; ``sample_weight`` (one weight per row)
+    weighs the rows in the model's training (the preprocessing is fit unweighted)."""
+    if sample_weight is None:
+        return pipeline.fit(X, y)
+    return pipeline.fit(X, y, model__sample_weight=sample_weight)
+
+
 __all__ = [
     "FAMILIES",
     "CategoryFixer",
@@ -693,6 +703,7 @@ __all__ = [
     "default_params",
     "encode",
     "encoding_size",
+    "fit_pipeline",
     "from_unit",
     "get_family",
     "search_space",

@@ -18,6 +18,7 @@ from automl_meta.evaluation import (
     METRICS,
     STATUSES,
     EvaluationResult,
+    aligned_proba,
     evaluate,
     get_metric,
     make_folds,
@@ -25,7 +26,7 @@ from automl_meta.evaluation import (
 )
 from automl_meta.evaluation._isolate import Outcome, run_limited
 from automl_meta.exceptions import DataValidationError, InvalidParamsError, UnknownMetricError
-from automl_meta.spaces import default_params
+from automl_meta.spaces import build_pipeline, default_params
 
 KNN = {"n_neighbors": 5, "weights": "uniform", "p": 2}
 
@@ -204,6 +205,30 @@ def test_evaluate_checks_inputs(classification_data):
 class _Exploding(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         raise RuntimeError("boom in fit")
+
+
+def test_evaluate_weighs_the_training_rows_and_every_metric(classification_data):
+    dataset = classification_data
+    weights = np.random.default_rng(0).uniform(0, 3, dataset.n_rows)
+    params = default_params("lightgbm", "classification")
+    folds = make_folds(dataset, 3, seed=0)
+    result = evaluate("lightgbm", params, dataset, cv=folds, sample_weight=weights)
+    labels = np.sort(dataset.y.unique())
+    for k, (train, test) in enumerate(folds):
+        model = build_pipeline("lightgbm", params, dataset.schema, "classification").fit(
+            dataset.X.iloc[train], dataset.y.iloc[train], model__sample_weight=weights[train])
+        proba = aligned_proba(model, dataset.X.iloc[test], labels)
+        y_test = dataset.y.iloc[test].to_numpy()
+        for metric in task_metrics("classification"):
+            value = metric(y_test, proba if metric.needs_proba else model.predict(
+                dataset.X.iloc[test]), labels, weights[test])
+            assert result.fold_scores[metric.name][k] == pytest.approx(value)
+    assert result.fold_scores != evaluate("lightgbm", params, dataset, cv=folds).fold_scores
+    # Weights of one are no weights.
+    ones = evaluate("lightgbm", params, dataset, cv=folds, sample_weight=np.ones(dataset.n_rows))
+    plain = evaluate("lightgbm", params, dataset, cv=folds)
+    for name, values in plain.fold_scores.items():
+        assert ones.fold_scores[name] == pytest.approx(values)
 
 
 def test_failing_model_is_a_recorded_result(classification_data, monkeypatch):

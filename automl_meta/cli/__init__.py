@@ -29,17 +29,22 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: inferred from the target")
 
 
-def add_groups_argument(parser: argparse.ArgumentParser) -> None:
-    """``--groups COLUMN`` of the commands that validate (``fit``, ``evaluate``)."""
+def add_row_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--groups COLUMN`` and ``--weights COLUMN`` of the commands that validate (``fit``,
+    ``evaluate``)."""
     parser.add_argument("--groups", metavar="COLUMN",
                         help="a column of group labels (a patient, a site...): it is not a "
                              "feature, and the rows of a group are never split between "
                              "training and validation (group folds)")
+    parser.add_argument("--weights", metavar="COLUMN",
+                        help="a column of row weights (not negative): it is not a feature; "
+                             "models train on the weighted rows and the metric weighs them "
+                             "(k-NN, which cannot, is left out)")
 
 
-def take_groups(dataset, column: str | None, source: str):
-    """(``dataset`` without the ``--groups`` column, that column's labels), or
-    (``dataset``, None) when no column is named."""
+def take_column(dataset, column: str | None, option: str, source: str):
+    """(``dataset`` without ``column``, that column's values), or (``dataset``, None) when
+    no column is named; ``option`` names the command-line option in errors."""
     import dataclasses
 
     from automl_meta.exceptions import DataValidationError
@@ -47,7 +52,7 @@ def take_groups(dataset, column: str | None, source: str):
     if column is None:
         return dataset, None
     if column not in dataset.X.columns:
-        raise DataValidationError(f"--groups: no column {column!r} among the features of "
+        raise DataValidationError(f"{option}: no column {column!r} among the features of "
                                   f"{source}")
     return (dataclasses.replace(dataset, X=dataset.X.drop(columns=[column])),
             dataset.X[column].to_numpy())
@@ -101,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--metric", help="primary metric (default: roc_auc or rmse)")
     ev.add_argument("--cv", type=cv_argument, default=5,
                     help="number of folds, or a holdout share (a float in (0, 1)); default 5")
-    add_groups_argument(ev)
+    add_row_arguments(ev)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--time-limit", type=_positive_float, help="seconds for the whole CV")
     ev.add_argument("--memory-limit", type=_positive_int, metavar="MB")
@@ -246,8 +251,9 @@ def _evaluate(args) -> int:
     from automl_meta.spaces import default_params, get_family
 
     get_family(args.family)
-    dataset, groups = take_groups(load_dataset(args.data, target=args.target, task=args.task),
-                                  args.groups, args.data)
+    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
+    dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     if args.params is None:
         params = default_params(args.family, dataset.task)
     else:
@@ -258,7 +264,8 @@ def _evaluate(args) -> int:
         if not isinstance(params, dict):
             raise _usage("--params must be a JSON object")
     result = evaluate(args.family, params, dataset, metric=args.metric, cv=args.cv,
-                      groups=groups, seed=args.seed, time_limit=args.time_limit,
+                      groups=groups, sample_weight=weights, seed=args.seed,
+                      time_limit=args.time_limit,
                       memory_limit_mb=args.memory_limit)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

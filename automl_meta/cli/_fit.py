@@ -22,7 +22,7 @@ TOP_ROWS = 10
 
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
-    from automl_meta.cli import add_data_arguments, add_groups_argument, cv_argument
+    from automl_meta.cli import add_data_arguments, add_row_arguments, cv_argument
 
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
@@ -38,7 +38,7 @@ def add_parsers(subparsers) -> None:
                      help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
                           "or auto: 5 folds, or a 10%% holdout on data too large for the "
                           "budget (auto)")
-    add_groups_argument(fit)
+    add_row_arguments(fit)
     fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
     fit.add_argument("--ensemble-size", type=int, default=10, metavar="N",
                      help="rounds of greedy ensemble selection over the best trials; 1: "
@@ -68,7 +68,7 @@ def add_parsers(subparsers) -> None:
     predict.add_argument("--target", help="column to drop (default: a column named "
                          f"{', '.join(DEFAULT_TARGET_NAMES)} that is not a feature)")
     predict.add_argument("--drop", nargs="+", default=[], metavar="COLUMN",
-                         help="columns to leave out, such as fit's --groups column")
+                         help="columns to leave out, such as fit's --groups or --weights column")
     predict.add_argument("--out", required=True, metavar="PATH", help="predictions CSV")
     predict.add_argument("--proba", action="store_true",
                          help="add one probability column per class (classification)")
@@ -76,15 +76,16 @@ def add_parsers(subparsers) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Search, save the model and print the leaderboard; returns the exit code."""
-    from automl_meta.cli import EXIT_FAILED, EXIT_OK, take_groups
+    from automl_meta.cli import EXIT_FAILED, EXIT_OK, take_column
     from automl_meta.data import load_dataset
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
 
     out = None if args.out is None else Path(args.out)
     if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
-    dataset, groups = take_groups(load_dataset(args.data, target=args.target, task=args.task),
-                                  args.groups, args.data)
+    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
+    dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
     model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
                 n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
@@ -92,11 +93,13 @@ def run_fit(args: argparse.Namespace) -> int:
                 storage=args.storage, study_name=args.study_name,
                 knowledge_base=False if args.no_meta else args.knowledge_base)
     grouped = "" if groups is None else f", {len(pd.unique(groups))} groups"
+    weighted = "" if weights is None else f", weighted by {args.weights}"
     print(f"{dataset.name}: {dataset.n_rows} rows x {dataset.n_features} features, "
-          f"{dataset.task}{grouped}")
+          f"{dataset.task}{grouped}{weighted}")
     progress = _Progress(args.time, args.trials, disable=args.quiet)
     try:
-        model.fit(dataset.X, dataset.y, groups=groups, callbacks=[progress])
+        model.fit(dataset.X, dataset.y, sample_weight=weights, groups=groups,
+                  callbacks=[progress])
     except SearchFailedError as exc:
         print(f"automl-meta fit: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -47,7 +47,7 @@ from automl_meta.evaluation.metrics import (
     task_metrics,
 )
 from automl_meta.exceptions import DataValidationError
-from automl_meta.spaces import build_pipeline, validate_params
+from automl_meta.spaces import build_pipeline, fit_pipeline, get_family, validate_params
 
 STATUSES = ("ok", "failed", "timeout", "memory")
 
@@ -184,6 +184,41 @@ def _checked_groups(groups, n_rows: int) -> np.ndarray:
     return codes
 
 
+def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray:
+    """``sample_weight`` as one float weight per row, checked: numbers, finite, none
+    negative, not all zero. The array given is never modified."""
+    try:
+        weights = np.asarray(sample_weight, dtype=float)
+    except (TypeError, ValueError):
+        raise DataValidationError("sample_weight must hold numbers") from None
+    if weights.ndim != 1 or len(weights) != n_rows:
+        raise DataValidationError(f"sample_weight must be one weight per row: {n_rows} "
+                                  f"weights, got shape {weights.shape}")
+    bad = int((~np.isfinite(weights)).sum())
+    if bad:
+        raise DataValidationError(f"sample_weight has {bad} missing or infinite weights")
+    negative = int((weights < 0).sum())
+    if negative:
+        raise DataValidationError(f"sample_weight has {negative} negative weights")
+    if not weights.any():
+        raise DataValidationError("sample_weight is all zero: no row would count")
+    return weights
+
+
+def check_split_weights(folds: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray,
+                        families: Sequence[str] = ()) -> None:
+    """Raise :class:`DataValidationError` when a split trains or validates only on rows
+    of weight 0, or one of ``families`` cannot weigh its training rows."""
+    unweighted = [f for f in families if not get_family(f).weighs_rows]
+    if unweighted:
+        raise DataValidationError(f"{', '.join(unweighted)} cannot weigh its training rows, "
+                                  "so it cannot be used with sample_weight")
+    for k, (train, test) in enumerate(folds):
+        for name, part in (("training", train), ("validation", test)):
+            if not weights[part].any():
+                raise DataValidationError(f"split {k}: every {name} row has weight 0")
+
+
 def _checked_splits(splits: list, n_rows: int, what: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """``splits`` as (train, validation) arrays of row positions, or a clear error."""
     if not splits:
@@ -248,7 +283,7 @@ def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
 
 
 def _cross_validate(family, params, dataset, metric_name, folds, seed,
-                    keep_predictions: bool = False) -> dict:
+                    keep_predictions: bool = False, sample_weight=None) -> dict:
     metrics = task_metrics(dataset.task)
     labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
     scores: dict[str, list[float]] = {m.name: [] for m in metrics}
@@ -263,9 +298,11 @@ def _cross_validate(family, params, dataset, metric_name, folds, seed,
         for train, test in folds:
             model = build_pipeline(family, params, schema, dataset.task, seed=seed)
             start = time.perf_counter()
-            model.fit(dataset.X.iloc[train], dataset.y.iloc[train])
+            fit_pipeline(model, dataset.X.iloc[train], dataset.y.iloc[train],
+                         None if sample_weight is None else sample_weight[train])
             fit_seconds.append(time.perf_counter() - start)
             X_test, y_test = dataset.X.iloc[test], dataset.y.iloc[test].to_numpy()
+            weight = None if sample_weight is None else sample_weight[test]
             start = time.perf_counter()
             predictions = model.predict(X_test)
             proba = aligned_proba(model, X_test, labels) if labels is not None else None
@@ -274,7 +311,7 @@ def _cross_validate(family, params, dataset, metric_name, folds, seed,
                 oof[test] = proba if labels is not None else predictions
             for m in metrics:
                 try:
-                    value = m(y_test, proba if m.needs_proba else predictions, labels)
+                    value = m(y_test, proba if m.needs_proba else predictions, labels, weight)
                 except ValueError:  # e.g. ROC AUC on a fold holding a single class
                     value = float("nan")
                 scores[m.name].append(value)
@@ -297,6 +334,7 @@ def evaluate(
     max_rows: int | None = None,
     return_predictions: bool = False,
     groups: Sequence | np.ndarray | None = None,
+    sample_weight: Sequence | np.ndarray | None = None,
 ) -> EvaluationResult:
     """Cross-validate one configuration of ``family`` on ``dataset``.
 
@@ -323,6 +361,10 @@ def evaluate(
     groups
         One label per row: the rows of a group stay on one side of every split (see
         :func:`make_folds`).
+    sample_weight
+        One weight per row (not negative): the model trains on the weighted rows of each
+        split and every metric weighs its validation rows (scikit-learn's meaning). The
+        preprocessing is fit unweighted; ``knn`` cannot weigh rows and is refused.
     """
     if not isinstance(dataset, Dataset):
         raise DataValidationError(
@@ -336,14 +378,20 @@ def evaluate(
     if max_rows is not None:
         if not (_is_number(max_rows) and isinstance(max_rows, numbers.Integral) and max_rows >= 1):
             raise DataValidationError(f"max_rows must be a positive integer, got {max_rows!r}")
-        if not (_is_number(cv) or isinstance(cv, str)) or groups is not None:
+        if (not (_is_number(cv) or isinstance(cv, str)) or groups is not None
+                or sample_weight is not None):
             raise DataValidationError("max_rows subsamples the rows, so cv must be a number "
-                                      "of folds or a holdout share, without given splits "
-                                      "or groups")
+                                      "of folds or a holdout share, without given splits, "
+                                      "groups or sample_weight")
         dataset = dataset.subsample(max_rows, seed=seed)
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, dataset.n_rows)
     folds = make_folds(dataset, cv, seed, groups)
+    if sample_weight is not None:
+        check_split_weights(folds, sample_weight, [family])
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
-    args = (family, params, dataset, metric_obj.name, folds, seed, return_predictions)
+    args = (family, params, dataset, metric_obj.name, folds, seed, return_predictions,
+            sample_weight)
     if time_limit is None and memory_limit_mb is None:
         try:
             values = _cross_validate(*args)
@@ -375,6 +423,8 @@ __all__ = [
     "EvaluationResult",
     "Metric",
     "aligned_proba",
+    "check_sample_weight",
+    "check_split_weights",
     "evaluate",
     "get_metric",
     "is_given_splits",

@@ -20,7 +20,8 @@ class Metric:
     """A scoring rule for one task type.
 
     ``needs_proba`` metrics receive a (n_samples, n_classes) probability matrix whose
-    columns follow ``labels``; the others receive predictions.
+    columns follow ``labels``; the others receive predictions. ``sample_weight`` weighs
+    the rows (scikit-learn's meaning).
     """
 
     name: str
@@ -29,8 +30,8 @@ class Metric:
     needs_proba: bool
     func: Callable[..., float]
 
-    def __call__(self, y_true, y_pred, labels=None) -> float:
-        return float(self.func(y_true, y_pred, labels))
+    def __call__(self, y_true, y_pred, labels=None, sample_weight=None) -> float:
+        return float(self.func(y_true, y_pred, labels, sample_weight))
 
     def loss(self, value):
         """The value turned into a quantity to minimise (works on arrays too)."""
@@ -38,36 +39,41 @@ class Metric:
             value, dtype=float)
 
 
-def _roc_auc(y_true, proba, labels) -> float:
+def _roc_auc(y_true, proba, labels, sample_weight=None) -> float:
     """Binary AUC, or the macro one-vs-rest AUC over the classes present in ``y_true``.
 
     A fold of a many-class dataset often lacks some classes; averaging over the present
     ones keeps the score defined there (sklearn's multiclass AUC needs every class).
+    With weights, a class is present where its rows weigh something.
     """
     y_true = np.asarray(y_true)
     if len(labels) == 2:
-        return skm.roc_auc_score(y_true == labels[1], proba[:, 1])
-    aucs = [skm.roc_auc_score(y_true == label, proba[:, j])
-            for j, label in enumerate(labels) if 0 < np.sum(y_true == label) < len(y_true)]
+        return skm.roc_auc_score(y_true == labels[1], proba[:, 1], sample_weight=sample_weight)
+    weight = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight)
+    aucs = [skm.roc_auc_score(y_true == label, proba[:, j], sample_weight=sample_weight)
+            for j, label in enumerate(labels)
+            if 0 < weight[y_true == label].sum() < weight.sum()]
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
-def _log_loss(y_true, proba, labels) -> float:
-    return skm.log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=labels)
+def _log_loss(y_true, proba, labels, sample_weight=None) -> float:
+    return skm.log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=labels,
+                        sample_weight=sample_weight)
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("balanced_accuracy", "classification", True, False,
-               lambda y, p, labels: skm.balanced_accuracy_score(y, p)),
+               lambda y, p, labels, w: skm.balanced_accuracy_score(y, p, sample_weight=w)),
         Metric("roc_auc", "classification", True, True, _roc_auc),
         Metric("log_loss", "classification", False, True, _log_loss),
         Metric("rmse", "regression", False, False,
-               lambda y, p, labels: skm.root_mean_squared_error(y, p)),
+               lambda y, p, labels, w: skm.root_mean_squared_error(y, p, sample_weight=w)),
         Metric("mae", "regression", False, False,
-               lambda y, p, labels: skm.mean_absolute_error(y, p)),
-        Metric("r2", "regression", True, False, lambda y, p, labels: skm.r2_score(y, p)),
+               lambda y, p, labels, w: skm.mean_absolute_error(y, p, sample_weight=w)),
+        Metric("r2", "regression", True, False,
+               lambda y, p, labels, w: skm.r2_score(y, p, sample_weight=w)),
     )
 }
 
