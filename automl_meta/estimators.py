@@ -58,6 +58,7 @@ from automl_meta.evaluation import (
     CV,
     Metric,
     aligned_proba,
+    check_metric_weighs_rows,
     check_sample_weight,
     check_split_weights,
     evaluate,
@@ -174,6 +175,7 @@ class _AutoMetaSearch(BaseEstimator):
         weights = None
         if sample_weight is not None:
             weights = self._check_weights(sample_weight, dataset)
+            check_metric_weighs_rows(metric)
             if self.families is None:
                 families = [f for f in families if get_family(f).weighs_rows]
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -188,8 +190,8 @@ class _AutoMetaSearch(BaseEstimator):
                          self.time_budget, _trained_sizes(folds, dataset.n_rows),
                          min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE),
                          None if oof is None else oof.blender(dataset, metric, weights))
-        objective = _Objective(dataset, tuple(families), metric.name, folds, seed, budget,
-                               oof, weights)
+        objective = _Objective(dataset, tuple(families), metric, folds, seed, budget, oof,
+                               weights)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric, weights is not None)
             # Seeded as in an earlier run, the sampler of a resumed study would propose
@@ -400,9 +402,11 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         Number of trials to run. With meta-learning the first trials are the zero-shot
         portfolio (``n_trials=1``: the top recommendation); without, each family's
         default configuration comes first.
-    metric : str or None, default=None
-        Metric to optimise (see :data:`automl_meta.evaluation.METRICS`); ``roc_auc`` by
-        default.
+    metric : str, Metric or None, default=None
+        Metric to optimise: a name (see :data:`automl_meta.evaluation.METRICS`;
+        ``roc_auc`` by default) or a metric of your own from
+        :func:`automl_meta.evaluation.make_metric` (``f1_score``, a business cost...).
+        The search, ensemble selection and ``best_score_`` use it.
     cv : "auto", int, float, splitter or iterable, default="auto"
         How each trial is validated (splits stratified, shuffled with the seed): an
         integer is a number of cross-validation folds, a float in (0, 1) one holdout
@@ -613,7 +617,7 @@ class _Objective:
 
     dataset: Dataset
     families: tuple[str, ...]
-    metric: str
+    metric: Metric
     folds: list[tuple[np.ndarray, np.ndarray]]
     seed: int
     budget: _Budget
@@ -651,8 +655,8 @@ class _Objective:
         if not result.ok:
             trial.set_user_attr("error", result.error)
             return math.nan  # Optuna records the trial as failed and goes on
-        fold_scores = result.fold_scores[self.metric]
-        loss = float(get_metric(self.metric, self.dataset.task).loss(np.mean(fold_scores)))
+        fold_scores = result.fold_scores[self.metric.name]
+        loss = float(self.metric.loss(np.mean(fold_scores)))
         if self.oof is not None:
             self.oof.add(trial.number, loss, result.oof)
         trial.set_user_attr("fold_scores", fold_scores)

@@ -41,7 +41,7 @@ from automl_meta import (
 )
 from automl_meta.cli import EXIT_FAILED, EXIT_USAGE, main
 from automl_meta.data import Dataset, make_dataset
-from automl_meta.evaluation import evaluate
+from automl_meta.evaluation import evaluate, make_metric
 from automl_meta.exceptions import (
     DataSourceError,
     DataValidationError,
@@ -239,6 +239,35 @@ API_CASES = [
     case("evaluate-unknown-metric",
          lambda e, t: evaluate("knn", KNN, e.dataset, metric="f1", cv=2),
          UnknownMetricError, r"unknown metric 'f1'"),
+    case("evaluate-metric-not-a-name-or-metric",
+         lambda e, t: evaluate("knn", KNN, e.dataset, metric=len, cv=2),
+         UnknownMetricError, r"metric must be a metric's name or a Metric \(make_metric\)"),
+    case("evaluate-own-metric-of-the-other-task",
+         lambda e, t: evaluate("knn", KNN, e.dataset, cv=2, metric=make_metric(
+             "mape", lambda y, p: 0.0, "regression", greater_is_better=False)),
+         UnknownMetricError, r"metric 'mape' is for regression, not classification"),
+    case("make-metric-named-as-a-built-in",
+         lambda e, t: make_metric("roc_auc", lambda y, p: 0.0, "classification"),
+         DataValidationError, r"'roc_auc' is a built-in metric; name yours otherwise"),
+    case("make-metric-empty-name",
+         lambda e, t: make_metric("", lambda y, p: 0.0, "classification"),
+         DataValidationError, r"a metric's name must be a non-empty string, got ''"),
+    case("make-metric-not-callable",
+         lambda e, t: make_metric("f", "f1_score", "classification"),
+         DataValidationError, r"func must be callable, got 'f1_score'"),
+    case("make-metric-unknown-task",
+         lambda e, t: make_metric("f", lambda y, p: 0.0, "ranking"),
+         DataValidationError, r"task must be one of \['classification', 'regression'\], got "
+         r"'ranking'"),
+    case("make-metric-probabilities-for-regression",
+         lambda e, t: make_metric("f", lambda y, p: 0.0, "regression", needs_proba=True),
+         DataValidationError, r"needs_proba applies to classification metrics only"),
+    case("classifier-own-metric-without-weights-on-a-weighted-fit",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "metric": make_metric(
+             "hits", lambda y, p: float(np.mean(y == p)), "classification")}).fit(
+             e.X, e.y, sample_weight=np.ones(60)),
+         DataValidationError, r"metric 'hits' takes no sample_weight argument, so it cannot "
+         r"score a weighted fit"),
     case("evaluate-zero-max-rows",
          lambda e, t: evaluate("knn", KNN, e.dataset, cv=2, max_rows=0),
          DataValidationError, r"max_rows must be a positive integer, got 0"),

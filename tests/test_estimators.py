@@ -20,7 +20,13 @@ import automl_meta.estimators as estimators
 from automl_meta.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
 from automl_meta.data import make_dataset
 from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
-from automl_meta.evaluation import EvaluationResult, evaluate, get_metric, make_folds
+from automl_meta.evaluation import (
+    EvaluationResult,
+    evaluate,
+    get_metric,
+    make_folds,
+    make_metric,
+)
 from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
 from automl_meta.spaces import default_params
 
@@ -621,6 +627,36 @@ def test_cli_fit_and_evaluate_weigh_rows_by_a_column(tmp_path, capsys):
                  "--json"]) == EXIT_OK
     result = json.loads(capsys.readouterr().out)
     assert np.mean(result["fold_scores"]["roc_auc"]) > 0.9
+
+
+def test_a_metric_of_your_own_drives_the_search_and_saves_with_the_model(tmp_path):
+    X = mixed_frame(120, seed=4)
+    y = mixed_target(X, "regression", seed=4)
+    # A cost: lower is better. Under-predicting costs four times what over-predicting does.
+    cost = make_metric("cost", lambda t, p, sample_weight=None: float(np.average(
+        np.where(p < t, 4.0, 1.0) * np.abs(p - t), weights=sample_weight)), "regression",
+        greater_is_better=False)
+    model = AutoMetaRegressor(n_trials=3, families=["linear", "lightgbm"], metric=cost,
+                              **{**FAST, "time_budget": 60}).fit(X, y)
+    board = model.leaderboard_
+    assert np.all(np.diff(board["score"].to_numpy()) >= 0)  # a cost: best first, lowest
+    assert model.study_.user_attrs["metric"] == "cost"
+    best = model.study_.trials[int(board["trial"].iloc[0])]
+    assert model.best_score_ == pytest.approx(np.mean(best.user_attrs["fold_scores"]))
+    # The trials ran in worker processes (a time budget), with the lambda: the same scores
+    # as here.
+    seed = int(np.random.RandomState(0).randint(np.iinfo(np.int32).max))  # fit's own
+    dataset = make_dataset(X, y)
+    params = {k: v for k, v in model.best_params_.items() if k != "family"}
+    assert best.user_attrs["fold_scores"] == pytest.approx(evaluate(
+        model.best_params_["family"], params, dataset, metric=cost,
+        cv=make_folds(dataset, 3, seed=seed), seed=seed).fold_scores["cost"])
+    # The fitted model, lambda and all, saves and loads; clone keeps the metric.
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.metric.name == clone(model).metric.name == "cost"
 
 
 def test_trained_sizes_count_the_rows_each_trial_trains_on():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import threading
 import time
 
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import average_precision_score, fbeta_score
 
 import automl_meta.evaluation as evaluation
 from automl_meta.data import make_dataset
@@ -22,6 +24,7 @@ from automl_meta.evaluation import (
     evaluate,
     get_metric,
     make_folds,
+    make_metric,
     task_metrics,
 )
 from automl_meta.evaluation._isolate import Outcome, run_limited
@@ -229,6 +232,45 @@ def test_evaluate_weighs_the_training_rows_and_every_metric(classification_data)
     plain = evaluate("lightgbm", params, dataset, cv=folds)
     for name, values in plain.fold_scores.items():
         assert ones.fold_scores[name] == pytest.approx(values)
+
+
+def test_a_metric_of_your_own_is_scored_in_process_and_in_the_worker(classification_data):
+    dataset = classification_data
+    positive = np.sort(dataset.y.unique())[1]
+    f2 = make_metric("f2", lambda y, p, **kw: fbeta_score(y, p, beta=2, pos_label=positive,
+                                                          **kw), "classification")
+    precision = make_metric("ap", lambda y, p: average_precision_score(y == positive, p),
+                            "classification", needs_proba=True)
+    params = default_params("linear", "classification")
+    folds = make_folds(dataset, 3, seed=0)
+    for metric in (f2, precision):
+        result = evaluate("linear", params, dataset, metric=metric, cv=folds)
+        assert result.metric == metric.name
+        assert set(result.fold_scores) == {metric.name, *(m.name for m in task_metrics(
+            "classification"))}
+        for k, (train, test) in enumerate(folds):
+            model = build_pipeline("linear", params, dataset.schema, "classification").fit(
+                dataset.X.iloc[train], dataset.y.iloc[train])
+            y_test = dataset.y.iloc[test]
+            expected = (fbeta_score(y_test, model.predict(dataset.X.iloc[test]), beta=2,
+                                    pos_label=positive) if metric is f2 else
+                        average_precision_score(y_test == positive, model.predict_proba(
+                            dataset.X.iloc[test])[:, 1]))
+            assert result.fold_scores[metric.name][k] == pytest.approx(expected)
+        # The lambdas reach the worker process (pickled by value) and score the same.
+        limited = evaluate("linear", params, dataset, metric=metric, cv=folds, time_limit=60)
+        assert limited.status == "ok", limited.error
+        assert limited.fold_scores[metric.name] == pytest.approx(
+            result.fold_scores[metric.name])
+    copy = pickle.loads(pickle.dumps(f2))
+    assert (copy.name, copy(["a", positive], [positive, positive])) == ("f2", f2(
+        ["a", positive], [positive, positive]))
+    assert pickle.loads(pickle.dumps(get_metric("roc_auc", "classification"))) is \
+        get_metric("roc_auc", "classification")
+    # A function without sample_weight cannot score a weighted evaluation.
+    with pytest.raises(DataValidationError, match="metric 'ap' takes no sample_weight"):
+        evaluate("linear", params, dataset, metric=precision, cv=folds,
+                 sample_weight=np.ones(dataset.n_rows))
 
 
 def test_failing_model_is_a_recorded_result(classification_data, monkeypatch):

@@ -44,6 +44,7 @@ from automl_meta.evaluation.metrics import (
     METRICS,
     Metric,
     get_metric,
+    make_metric,
     task_metrics,
 )
 from automl_meta.exceptions import DataValidationError
@@ -205,6 +206,13 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray:
     return weights
 
 
+def check_metric_weighs_rows(metric: Metric) -> None:
+    """Raise :class:`DataValidationError` when ``metric`` cannot weigh rows."""
+    if not metric.weighs_rows:
+        raise DataValidationError(f"metric {metric.name!r} takes no sample_weight argument, "
+                                  "so it cannot score a weighted fit")
+
+
 def check_split_weights(folds: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray,
                         families: Sequence[str] = ()) -> None:
     """Raise :class:`DataValidationError` when a split trains or validates only on rows
@@ -282,9 +290,11 @@ def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _cross_validate(family, params, dataset, metric_name, folds, seed,
+def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
                     keep_predictions: bool = False, sample_weight=None) -> dict:
     metrics = task_metrics(dataset.task)
+    if metric.name not in METRICS:  # one of make_metric's
+        metrics.append(metric)
     labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
     scores: dict[str, list[float]] = {m.name: [] for m in metrics}
     fit_seconds, predict_seconds = [], []
@@ -315,8 +325,8 @@ def _cross_validate(family, params, dataset, metric_name, folds, seed,
                 except ValueError:  # e.g. ROC AUC on a fold holding a single class
                     value = float("nan")
                 scores[m.name].append(value)
-    if not np.all(np.isfinite(scores[metric_name])):
-        raise ValueError(f"{metric_name} is not finite on some fold: {scores[metric_name]}")
+    if not np.all(np.isfinite(scores[metric.name])):
+        raise ValueError(f"{metric.name} is not finite on some fold: {scores[metric.name]}")
     return {"fold_scores": scores, "fit_seconds": fit_seconds,
             "predict_seconds": predict_seconds, "oof": oof}
 
@@ -325,7 +335,7 @@ def evaluate(
     family: str,
     params: Mapping,
     dataset: Dataset,
-    metric: str | None = None,
+    metric: str | Metric | None = None,
     cv: CV = 5,
     *,
     seed: int = 0,
@@ -346,7 +356,9 @@ def evaluate(
     dataset
         A :class:`~automl_meta.data.Dataset`.
     metric
-        Primary metric (see :data:`METRICS`); all metrics of the task are recorded.
+        Primary metric: a name (see :data:`METRICS`) or a metric of your own
+        (:func:`~automl_meta.evaluation.metrics.make_metric`); every built-in metric of
+        the task is recorded too.
     cv
         Number of folds (stratified for classification), shuffled with ``seed``; or a
         float in (0, 1): one holdout split validating on that share of the rows; or a
@@ -386,11 +398,12 @@ def evaluate(
         dataset = dataset.subsample(max_rows, seed=seed)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, dataset.n_rows)
+        check_metric_weighs_rows(metric_obj)
     folds = make_folds(dataset, cv, seed, groups)
     if sample_weight is not None:
         check_split_weights(folds, sample_weight, [family])
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
-    args = (family, params, dataset, metric_obj.name, folds, seed, return_predictions,
+    args = (family, params, dataset, metric_obj, folds, seed, return_predictions,
             sample_weight)
     if time_limit is None and memory_limit_mb is None:
         try:
@@ -423,10 +436,12 @@ __all__ = [
     "EvaluationResult",
     "Metric",
     "aligned_proba",
+    "check_metric_weighs_rows",
     "check_sample_weight",
     "check_split_weights",
     "evaluate",
     "get_metric",
+    "make_metric",
     "is_given_splits",
     "is_splitter",
     "make_folds",

@@ -2,17 +2,20 @@
 
 Scores are stored as the metric's natural value (an RMSE stays an RMSE);
 :meth:`Metric.loss` turns any of them into "lower is better" in this one place.
+:func:`make_metric` makes a metric of your own from a scikit-learn style function.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cloudpickle
 import numpy as np
 from sklearn import metrics as skm
 
-from automl_meta.exceptions import UnknownMetricError
+from automl_meta.exceptions import DataValidationError, UnknownMetricError
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,19 @@ class Metric:
         """The value turned into a quantity to minimise (works on arrays too)."""
         return -np.asarray(value, dtype=float) if self.greater_is_better else np.asarray(
             value, dtype=float)
+
+    @property
+    def weighs_rows(self) -> bool:
+        """Whether it takes ``sample_weight`` (every built-in metric does)."""
+        return getattr(self.func, "takes_weights", True)
+
+    def __reduce__(self):
+        # A built-in metric pickles as its name (its functions are lambdas); one of
+        # make_metric's pickles its function by value.
+        if METRICS.get(self.name) is self:
+            return get_metric, (self.name, self.task)
+        return Metric, (self.name, self.task, self.greater_is_better, self.needs_proba,
+                        self.func)
 
 
 def _roc_auc(y_true, proba, labels, sample_weight=None) -> float:
@@ -81,9 +97,99 @@ METRICS: dict[str, Metric] = {
 DEFAULT_METRIC = {"classification": "roc_auc", "regression": "rmse"}
 
 
-def get_metric(name: str | None, task: str) -> Metric:
-    """The metric called ``name`` (default for the task when None), checked against it."""
+class _UserFunction:
+    """A scikit-learn style ``func(y_true, y_pred[, sample_weight=...])`` called as a
+    :class:`Metric`'s function. It pickles by value (cloudpickle), so that a function
+    written in a script or a notebook reaches the evaluation worker processes and loads
+    with a saved model."""
+
+    def __init__(self, func: Callable, needs_proba: bool):
+        self.func, self.needs_proba = func, needs_proba
+        try:
+            parameters = inspect.signature(func).parameters.values()
+        except (TypeError, ValueError):  # no signature to read (some builtins): try
+            self.takes_weights = True
+        else:
+            self.takes_weights = any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD
+                                     for p in parameters)
+
+    def __call__(self, y_true, y_pred, labels, sample_weight=None) -> float:
+        if self.needs_proba and np.ndim(y_pred) == 2 and np.shape(y_pred)[1] == 2:
+            y_pred = y_pred[:, 1]  # binary: the probability of the second (larger) label
+        if sample_weight is None:
+            return self.func(y_true, y_pred)
+        if not self.takes_weights:
+            raise TypeError(f"metric function {self.func!r} takes no sample_weight argument")
+        return self.func(y_true, y_pred, sample_weight=sample_weight)
+
+    def __reduce__(self):
+        return _UserFunction._load, (cloudpickle.dumps(self.func), self.needs_proba)
+
+    @staticmethod
+    def _load(func: bytes, needs_proba: bool) -> _UserFunction:
+        return _UserFunction(cloudpickle.loads(func), needs_proba)
+
+
+def make_metric(name: str, func: Callable, task: str, *, greater_is_better: bool = True,
+                needs_proba: bool = False) -> Metric:
+    """A metric of your own, for ``AutoMetaClassifier(metric=...)``,
+    ``AutoMetaRegressor(metric=...)`` and :func:`~automl_meta.evaluation.evaluate`.
+
+    Parameters
+    ----------
+    name
+        What the leaderboard, the study and ``fold_scores`` call it; not the name of a
+        built-in metric.
+    func
+        ``func(y_true, y_pred) -> float`` in scikit-learn's manner (``f1_score``,
+        ``average_precision_score``, your own), with a ``sample_weight`` keyword for
+        weighted fits. It may be a lambda or a function of a script or notebook: it is
+        pickled by value for the worker processes that run trials under a time budget.
+    task
+        ``"classification"`` or ``"regression"``.
+    greater_is_better
+        The direction: False for an error or a cost.
+    needs_proba
+        Classification only. True: ``y_pred`` is the probability of the second of the
+        sorted labels for binary data, the (n_samples, n_classes) probability matrix
+        (columns in sorted label order, as ``classes_``) otherwise; False: predicted
+        labels.
+
+    Example
+    -------
+    >>> from sklearn.metrics import fbeta_score
+    >>> f2 = make_metric("f2", lambda y, p, **kw: fbeta_score(y, p, beta=2, pos_label="bad",
+    ...                  **kw), "classification")
+    >>> f2(["bad", "good", "bad"], ["bad", "bad", "bad"])
+    0.9090909090909091
+    """
+    from automl_meta.data import TASKS
+
+    if not isinstance(name, str) or not name:
+        raise DataValidationError(f"a metric's name must be a non-empty string, got {name!r}")
+    if name in METRICS:
+        raise DataValidationError(f"{name!r} is a built-in metric; name yours otherwise")
+    if not callable(func):
+        raise DataValidationError(f"func must be callable, got {func!r}")
+    if task not in TASKS:
+        raise DataValidationError(f"task must be one of {list(TASKS)}, got {task!r}")
+    if needs_proba and task != "classification":
+        raise DataValidationError("needs_proba applies to classification metrics only")
+    return Metric(name, task, bool(greater_is_better), bool(needs_proba),
+                  _UserFunction(func, bool(needs_proba)))
+
+
+def get_metric(name: str | Metric | None, task: str) -> Metric:
+    """The metric called ``name`` (default for the task when None), checked against it;
+    a :class:`Metric` (:func:`make_metric`) is checked and returned."""
+    if isinstance(name, Metric):
+        if name.task != task:
+            raise UnknownMetricError(f"metric {name.name!r} is for {name.task}, not {task}")
+        return name
     name = DEFAULT_METRIC[task] if name is None else name
+    if not isinstance(name, str):
+        raise UnknownMetricError(f"metric must be a metric's name or a Metric (make_metric), "
+                                 f"got {name!r}")
     if name not in METRICS:
         raise UnknownMetricError(f"unknown metric {name!r}; known metrics: {sorted(METRICS)}")
     metric = METRICS[name]
