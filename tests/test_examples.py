@@ -48,3 +48,17 @@ def test_grouped_validation_scores_new_groups_honestly():
     # new patients give; kept whole, the promise is much nearer what is kept.
     assert free_cv - free_new > 0.15
     assert grouped_cv - grouped_new < (free_cv - free_new) / 2
+
+
+def test_credit_costs_searches_by_a_metric_of_ones_own():
+    out = run("credit_costs.py", "--time", "10")
+    costs = dict(re.findall(r"^(searched by ROC AUC|searched by cost|grant everyone|refuse "
+                            r"everyone) +cost per new customer (\S+)", out, re.MULTILINE))
+    assert set(costs) == {"searched by ROC AUC", "searched by cost", "grant everyone",
+                          "refuse everyone"}
+    assert float(costs["grant everyone"]) == 1.5 and float(costs["refuse everyone"]) == 0.7
+    # Both models' decisions cost less than refusing everyone, the best trivial policy.
+    assert float(costs["searched by ROC AUC"]) < 0.7 and float(costs["searched by cost"]) < 0.7
+    # The second search ranked its trials by the cost (lower is better), in its units.
+    assert re.search(r"searched by ROC AUC .* CV roc_auc 0\.\d+", out)
+    assert 0 < float(re.search(r"searched by cost .* CV cost (\S+)", out).group(1)) < 0.7
