@@ -185,6 +185,8 @@ class _AutoMetaSearch(BaseEstimator):
         folds = make_folds(dataset, self.cv_, seed, groups)
         if weights is not None:
             check_split_weights(folds, weights, families)
+        if metric.name == "roc_auc" and is_given_splits(self.cv_):
+            _check_validation_classes(folds, dataset.y)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
                          self.time_budget, _trained_sizes(folds, dataset.n_rows),
@@ -926,6 +928,19 @@ def _trained_sizes(folds: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> f
     """The rows a trial's fits train on, in dataset sizes: cv - 1 for cv folds, 1 - share
     for a holdout."""
     return sum(len(train) for train, _ in folds) / n_rows
+
+
+def _check_validation_classes(folds: list[tuple[np.ndarray, np.ndarray]],
+                              y: pd.Series) -> None:
+    """Given splits (a user's splitter) that validate on a single class, where ROC AUC is
+    undefined, fail here rather than in every trial (the built-in folds are stratified)."""
+    codes, _ = pd.factorize(y)
+    for k, (_, validation) in enumerate(folds):
+        if len(np.unique(codes[validation])) < 2:
+            raise DataValidationError(
+                f"cv: split {k} validates on a single class, where ROC AUC is undefined; "
+                "use a stratified splitter (StratifiedKFold, StratifiedGroupKFold) or "
+                "another metric")
 
 
 def _check_families(families: Sequence[str] | None) -> list[str]:

@@ -426,6 +426,11 @@ API_CASES = [
     case("classifier-cv-split-not-a-pair",
          lambda e, t: AutoMetaClassifier(**{**FAST, "cv": [np.arange(60)]}).fit(e.X, e.y),
          DataValidationError, r"cv: split 0 is not a \(train, validation\) pair"),
+    case("classifier-cv-split-validating-on-one-class",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": GroupKFold(2)}).fit(
+             e.X, e.y, groups=pd.factorize(e.y)[0]),
+         DataValidationError, r"cv: split 0 validates on a single class, where ROC AUC is "
+         r"undefined; use a stratified splitter"),
     case("classifier-cv-a-generator",
          lambda e, t: AutoMetaClassifier(**{**FAST, "cv": GroupKFold(3).split(
              e.X, e.y, np.arange(60) % 6)}).fit(e.X, e.y),
