@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import HIGH_CARD, mixed_frame, mixed_target
 from optuna.distributions import CategoricalDistribution
+from sklearn.utils.validation import has_fit_parameter
 
 from automl_meta.data import TASKS, Schema, make_dataset
 from automl_meta.exceptions import InvalidParamsError, UnknownFamilyError
@@ -24,6 +25,7 @@ from automl_meta.spaces import (
     default_params,
     encode,
     encoding_size,
+    fit_pipeline,
     from_unit,
     get_family,
     search_space,
@@ -401,3 +403,19 @@ def test_knn_with_more_neighbours_than_rows_uses_every_row(task):
     with ThreadPoolExecutor(4) as pool:  # concurrent predictions all see the clipped k
         assert all(np.allclose(p, predicted) for p in pool.map(pipeline.predict, [X] * 40))
     assert model.n_neighbors == 64
+
+
+@pytest.mark.parametrize(("family", "task"), CASES, ids=CASE_IDS)
+def test_a_family_weighs_rows_exactly_when_its_model_takes_sample_weight(family, task):
+    X = mixed_frame(60)
+    data = make_dataset(X, mixed_target(X, task))
+    pipeline = build_pipeline(family, default_params(family, task), data.schema, task)
+    model = pipeline.steps[-1][1]
+    model = getattr(model, "regressor", model)  # the target scaler's regressor
+    assert get_family(family).weighs_rows == has_fit_parameter(model, "sample_weight")
+    if get_family(family).weighs_rows:
+        weights = np.random.default_rng(0).uniform(0, 2, len(X))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence warnings of a 60-row fit
+            fitted = fit_pipeline(pipeline, data.X, data.y, weights)
+        assert fitted.predict(data.X).shape == (len(X),)
