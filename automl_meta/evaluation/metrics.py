@@ -122,6 +122,9 @@ class _UserFunction:
             raise TypeError(f"metric function {self.func!r} takes no sample_weight argument")
         return self.func(y_true, y_pred, sample_weight=sample_weight)
 
+    def __repr__(self) -> str:
+        return repr(self.func)
+
     def __reduce__(self):
         return _UserFunction._load, (cloudpickle.dumps(self.func), self.needs_proba)
 
