@@ -101,7 +101,7 @@ class _AutoMetaSearch(BaseEstimator):
         self,
         time_budget: float | None = 60,
         n_trials: int | None = None,
-        metric: str | None = None,
+        metric: str | Metric | None = None,
         cv: CV | str = "auto",
         n_jobs: int = 1,
         ensemble_size: int = 10,

@@ -657,6 +657,7 @@ def test_a_metric_of_your_own_drives_the_search_and_saves_with_the_model(tmp_pat
     loaded = joblib.load(path)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.metric.name == clone(model).metric.name == "cost"
+    assert "<lambda>" in repr(model)  # the function shows, not its wrapper
 
 
 def test_trained_sizes_count_the_rows_each_trial_trains_on():
