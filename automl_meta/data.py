@@ -178,8 +178,8 @@ def prepare_X(
     """Check ``X`` and return a copy with float64 and category columns.
 
     Raises :class:`DataValidationError` for empty data, duplicate column names, mixed-type
-    columns, all-missing columns (dropped instead when ``drop_empty``) and infinite values,
-    naming the offending column.
+    columns, all-missing columns (dropped instead when ``drop_empty``), infinite values and
+    values beyond the range of 32-bit floats, naming the offending column.
     """
     if isinstance(X, np.ndarray):
         if X.ndim != 2:
@@ -215,12 +215,26 @@ def prepare_X(
         else:
             out[name] = _as_category(col)
             continue
-        if np.isinf(values).any():
-            raise DataValidationError(f"column {name!r} of {what} contains infinite values")
+        check_finite_range(values, name, what)
         out[name] = values
     if not out:
         raise DataValidationError(f"{what} has no column with any value")
     return pd.DataFrame(out, index=pd.RangeIndex(len(X)))
+
+
+# Tree models (scikit-learn's and LightGBM's) work in 32-bit floats.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_finite_range(values: np.ndarray, name: str, what: str = "X") -> None:
+    """Refuse infinite values, and values beyond the range of 32-bit floats."""
+    if np.isinf(values).any():
+        raise DataValidationError(f"column {name!r} of {what} contains infinite values")
+    if (np.abs(values) > FLOAT32_MAX).any():
+        raise DataValidationError(
+            f"column {name!r} of {what} holds values beyond +-{FLOAT32_MAX:.1e}, the range "
+            "of the 32-bit floats that tree models work in; rescale it (for example "
+            "divide it by a power of ten)")
 
 
 def is_plain_numeric(dtype) -> bool:
@@ -273,6 +287,10 @@ def prepare_y(y, task: str | None, *, n_rows: int | None = None) -> tuple[pd.Ser
             raise DataValidationError(f"a regression target must be numeric: {exc}") from exc
         if not np.isfinite(y.to_numpy()).all():
             raise DataValidationError("the target contains infinite values")
+        if (y.abs() > FLOAT32_MAX).any():
+            raise DataValidationError(
+                f"the target holds values beyond +-{FLOAT32_MAX:.1e}, the range of the 32-bit "
+                "floats that LightGBM keeps targets in; rescale it")
         if y.nunique() < 2:
             raise DataValidationError("the regression target is constant")
     else:

@@ -49,6 +49,7 @@ from threadpoolctl import threadpool_limits
 from automl_meta.data import (
     Dataset,
     Schema,
+    check_finite_range,
     check_target_complete,
     column_names,
     is_plain_numeric,
@@ -978,8 +979,7 @@ def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
                 raise DataValidationError(
                     f"column {name!r} was numeric in fit but holds other values: {exc}") \
                     from exc
-        if np.isinf(values).any():
-            raise DataValidationError(f"column {name!r} of X contains infinite values")
+        check_finite_range(values, name)
         out[name] = values
     return pd.DataFrame(out, index=X.index)
 

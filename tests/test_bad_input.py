@@ -412,6 +412,18 @@ API_CASES = [
          lambda e, t: AutoMetaRegressor(**FAST).fit(
              np.arange(120.0).reshape(60, 2), np.r_[np.linspace(0, 1, 59), np.nan]),
          DataValidationError, r"the target has 1 missing values; drop those rows"),
+    case("classifier-values-beyond-float32",
+         lambda e, t: AutoMetaClassifier(**FAST).fit(e.X.assign(num1=e.X["num1"] * 1e300), e.y),
+         DataValidationError, r"column 'num1' of X holds values beyond \+-3\.4e\+38, the "
+                              r"range of the 32-bit floats that tree models work in; rescale"),
+    case("regressor-target-beyond-float32",
+         lambda e, t: AutoMetaRegressor(**FAST).fit(
+             np.arange(120.0).reshape(60, 2), np.linspace(0, 1e39, 60)),
+         DataValidationError, r"the target holds values beyond \+-3\.4e\+38, the range of "
+                              r"the 32-bit floats that LightGBM keeps targets in; rescale it"),
+    case("predict-values-beyond-float32",
+         lambda e, t: joblib.load(e.model_file).predict(e.X.assign(num1=1e39)),
+         DataValidationError, r"column 'num1' of X holds values beyond \+-3\.4e\+38"),
     case("classifier-cv-not-a-splitter",
          lambda e, t: AutoMetaClassifier(**{**FAST, "cv": object()}).fit(e.X, e.y),
          DataValidationError, r"cv must be 'auto', an integer >= 2 \(folds\), a float .* "
