@@ -33,6 +33,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -783,7 +784,16 @@ def _blend_score(metric: Metric, y: np.ndarray, blend: np.ndarray, labels,
         blend = labels[np.argmax(blend, axis=1)]
     try:
         return metric(y, blend, labels, sample_weight)
-    except ValueError:
+    except Exception as exc:  # noqa: BLE001 - a metric of one's own may raise anything
+        # A built-in metric raises ValueError where the rows given leave it undefined. A
+        # trial that a metric of one's own fails on fails, and a blend it fails on is left
+        # out, with a warning.
+        if metric.is_builtin and not isinstance(exc, ValueError):
+            raise
+        if not metric.is_builtin:
+            warnings.warn(f"metric {metric.name!r} raised {type(exc).__name__} on a blend of "
+                          f"out-of-fold predictions, which ensemble selection leaves out: "
+                          f"{exc}", RuntimeWarning, stacklevel=2)
         return math.nan
 
 

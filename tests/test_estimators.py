@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import time
+import warnings
 
 import joblib
 import numpy as np
@@ -658,6 +660,32 @@ def test_a_metric_of_your_own_drives_the_search_and_saves_with_the_model(tmp_pat
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert loaded.metric.name == clone(model).metric.name == "cost"
     assert "<lambda>" in repr(model)  # the function shows, not its wrapper
+
+
+def test_a_metric_of_your_own_that_fails_on_the_blends_leaves_the_best_trial_alone():
+    X = mixed_frame(120, seed=5)
+    y = mixed_target(X, "classification", seed=5)
+
+    def fold_accuracy(t, p):  # scores a fold (40 rows), raises on the pooled 120
+        if len(t) > 60:
+            raise TypeError("only folds, please")
+        return float(np.mean(np.asarray(t) == np.asarray(p)))
+
+    metric = make_metric("fold_accuracy", fold_accuracy, "classification")
+    with pytest.warns(RuntimeWarning, match=r"metric 'fold_accuracy' raised TypeError on a "
+                      r"blend of out-of-fold predictions.*only folds, please"):
+        model = AutoMetaClassifier(n_trials=4, families=["linear", "random_forest"],
+                                   metric=metric, **FAST).fit(X, y)
+    assert (model.leaderboard_["status"] == "ok").all()
+    assert len(model.ensemble_) == 1
+    assert model.ensemble_["trial"].iloc[0] == model.leaderboard_["trial"].iloc[0]
+    assert model.ensemble_score_ == model.best_score_
+    # A blend a built-in metric refuses (ValueError) is left out quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(estimators._blend_score(get_metric("rmse", "regression"),
+                                                  np.ones(2), np.array([1.0, np.nan]),
+                                                  None, None))
 
 
 def test_trained_sizes_count_the_rows_each_trial_trains_on():

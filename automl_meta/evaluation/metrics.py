@@ -42,6 +42,11 @@ class Metric:
             value, dtype=float)
 
     @property
+    def is_builtin(self) -> bool:
+        """Whether it is one of automl_meta's metrics (not one of :func:`make_metric`'s)."""
+        return METRICS.get(self.name) is self
+
+    @property
     def weighs_rows(self) -> bool:
         """Whether it takes ``sample_weight`` (every built-in metric does)."""
         return getattr(self.func, "takes_weights", True)
@@ -49,7 +54,7 @@ class Metric:
     def __reduce__(self):
         # A built-in metric pickles as its name (its functions are lambdas); one of
         # make_metric's pickles its function by value.
-        if METRICS.get(self.name) is self:
+        if self.is_builtin:
             return get_metric, (self.name, self.task)
         return Metric, (self.name, self.task, self.greater_is_better, self.needs_proba,
                         self.func)
