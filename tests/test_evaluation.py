@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import signal
 import threading
 import time
 
@@ -354,6 +355,24 @@ def test_time_limit_stops_a_runaway_call():
     assert elapsed < 10
     # The killed worker is replaced on the next call.
     assert run_limited(math.sqrt, 16.0, time_limit=60) == Outcome("ok", 4.0)
+
+
+def test_a_call_interrupted_in_the_caller_leaves_no_reply_for_the_next_call():
+    assert run_limited(math.sqrt, 16.0, time_limit=60) == Outcome("ok", 4.0)  # a worker
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)  # Ctrl-C while the worker sleeps
+        with pytest.raises(KeyboardInterrupt):
+            run_limited(time.sleep, 2.0, time_limit=60)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    time.sleep(2.0)  # the sleep would be over and answered by now
+    assert run_limited(math.sqrt, 25.0, time_limit=60) == Outcome("ok", 5.0)
 
 
 def test_memory_limit_reports_memory():

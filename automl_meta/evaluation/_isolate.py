@@ -88,6 +88,10 @@ class Worker:
                 proc.stdout.fileno(), _HEADER.unpack(header)[0], None) == READY
         except EOFError:
             ready = False
+        except BaseException:  # interrupted while it starts: no worker left behind
+            proc.kill()
+            proc.wait()
+            raise
         if not ready:
             proc.kill()
             proc.wait()
@@ -114,6 +118,11 @@ class Worker:
                 code = proc.returncode
                 status = "memory" if code == -9 else "failed"
                 return Outcome(status, error=f"worker process died (exit code {code})")
+            except BaseException:
+                # Interrupted here (Ctrl-C): the worker would go on with the call and its
+                # reply would be read as the next call's.
+                self.close()
+                raise
             if body is None:
                 self.close()
                 return Outcome("timeout", error=f"stopped after {time_limit:g} s")
