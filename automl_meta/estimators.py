@@ -30,7 +30,9 @@ import datetime
 import math
 import numbers
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 import warnings
@@ -143,6 +145,9 @@ class _AutoMetaSearch(BaseEstimator):
         """Search configurations by cross-validation, then refit the best (or an ensemble
         of the best) on all data.
 
+        A first Ctrl-C stops the search once the trials in progress end, and ``fit`` goes
+        on with the trials finished (with a warning); a second one interrupts at once.
+
         Parameters
         ----------
         X : DataFrame or array of shape (n_samples, n_features)
@@ -209,7 +214,7 @@ class _AutoMetaSearch(BaseEstimator):
             # One thread per trial, n_jobs trials at once, as in the evaluation workers: a
             # trial run in this process (no time budget) with every core crawls on a busy
             # machine. BLAS limits are global, OpenMP's are set by each trial (_Objective).
-            with threadpool_limits(limits=1):
+            with threadpool_limits(limits=1), _first_interrupt_stops(study, budget):
                 study.optimize(
                     objective,
                     n_trials=self.n_trials,
@@ -223,7 +228,12 @@ class _AutoMetaSearch(BaseEstimator):
             study.sampler = optuna.samplers.TPESampler(seed=seed)
         leaderboard = _leaderboard(study.trials, metric)
         if leaderboard.empty or leaderboard["status"].iloc[0] != "ok":
+            if budget.interrupted:  # nothing to go on with: stop as asked
+                raise KeyboardInterrupt
             raise SearchFailedError(_failure_message(leaderboard))
+        if budget.interrupted:
+            warnings.warn(f"the search was interrupted; fit goes on with the {len(leaderboard)} "
+                          f"trials finished", UserWarning, stacklevel=3)
         best = leaderboard.iloc[0]
         self.best_params_ = {"family": best["family"], **best["params"]}
         self.best_score_ = float(best["score"])
@@ -590,6 +600,8 @@ class _Budget:
         #: The rows a trial's fits train on, in dataset sizes (:func:`_trained_sizes`).
         self.trained_sizes = trained_sizes
         self.reserve = 0.0
+        #: Set by a first Ctrl-C (:func:`_first_interrupt_stops`): start no more trials.
+        self.interrupted = False
 
     def left(self) -> float:
         """Seconds to the deadline."""
@@ -600,6 +612,8 @@ class _Budget:
         return self.left() - self.reserve
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.interrupted:
+            study.stop()
         if self.deadline is None:
             return
         done = [t for t in study.get_trials(deepcopy=False,
@@ -645,6 +659,8 @@ class _Objective:
             return math.nan
 
     def _run(self, trial: optuna.Trial) -> float:
+        if self.budget.interrupted:  # a trial another thread started after a Ctrl-C
+            raise optuna.TrialPruned("interrupted")
         family = trial.suggest_categorical("family", self.families)
         params = suggest(trial, family, self.dataset.task, prefix=f"{family}__")
         time_limit = None
@@ -666,6 +682,38 @@ class _Objective:
         trial.set_user_attr("fold_scores", fold_scores)
         trial.set_user_attr("fit_seconds", float(np.sum(result.fit_seconds)))
         return loss
+
+
+@contextlib.contextmanager
+def _first_interrupt_stops(study: optuna.Study, budget: _Budget) -> Iterator[None]:
+    """While the search runs, a first Ctrl-C (SIGINT) stops it once the trials in progress
+    end, and ``fit`` goes on with the trials finished; a second one interrupts at once.
+
+    Only where Python's own handler is in place and in the main thread (a script, the
+    command line, Jupyter): another program's handler is left alone. A trial running in
+    a worker process under a time budget fails when the Ctrl-C of a terminal reaches its
+    worker too.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+
+    def stop(signum, frame):
+        if budget.interrupted:
+            signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
+        budget.interrupted = True
+        with contextlib.suppress(RuntimeError):  # Optuna allows it in the trials' thread
+            study.stop()  # (n_jobs=1); else the next trial's end stops the study
+        print("automl_meta: interrupted; the search stops once the trials in progress end, "
+              "then fit goes on with the trials finished (interrupt again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 #: Trials (the best by cross-validated score) that greedy ensemble selection draws from.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
+import signal
 import time
 import warnings
 
@@ -686,6 +688,42 @@ def test_a_metric_of_your_own_that_fails_on_the_blends_leaves_the_best_trial_alo
         assert math.isnan(estimators._blend_score(get_metric("rmse", "regression"),
                                                   np.ones(2), np.array([1.0, np.nan]),
                                                   None, None))
+
+
+def _interrupt_after(number: int, times: int = 1):
+    """A callback that sends this process Ctrl-C (SIGINT) ``times`` after trial ``number``."""
+    def callback(study, trial):
+        if trial.number == number:
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.1)  # let the handler run
+    return callback
+
+
+@pytest.mark.parametrize("time_budget", [None, 120], ids=["in-process", "worker"])
+def test_a_first_ctrl_c_stops_the_search_and_fit_goes_on_with_the_trials_finished(
+        time_budget):
+    X = mixed_frame(80, seed=6)
+    y = mixed_target(X, "classification", seed=6)
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match=r"the search was interrupted; fit goes on with the "
+                                         r"2 trials finished"):
+        model = AutoMetaClassifier(**{**FAST, "time_budget": time_budget, "n_trials": 50},
+                                   families=["linear", "random_forest"]).fit(
+            X, y, callbacks=[_interrupt_after(1)])
+    assert time.monotonic() - start < 60
+    assert len(model.leaderboard_) == 2 and (model.leaderboard_["status"] == "ok").all()
+    assert [t.state for t in model.study_.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert model.predict_proba(X).shape == (80, 2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_second_ctrl_c_interrupts_fit_at_once():
+    X = mixed_frame(80, seed=6)
+    with pytest.raises(KeyboardInterrupt):
+        AutoMetaClassifier(**{**FAST, "n_trials": 50}, families=["linear"]).fit(
+            X, mixed_target(X, "classification", seed=6), callbacks=[_interrupt_after(1, 2)])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_trained_sizes_count_the_rows_each_trial_trains_on():

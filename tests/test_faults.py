@@ -11,6 +11,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
+import joblib
 import numpy as np
 import optuna
 import pytest
@@ -195,6 +197,38 @@ def test_study_killed_at_random_moments_resumes_with_nothing_lost_or_duplicated(
     leaderboard = json.loads(out.stdout.strip().splitlines()[-1])
     assert sorted(leaderboard) == sorted(t.number for t in trials if t.state.is_finished()
                                          and t.state != TrialState.PRUNED)
+
+
+def test_ctrl_c_in_a_terminal_stops_the_cli_search_and_writes_the_model(tmp_path):
+    data = tmp_path / "data.csv"
+    X = mixed_frame(60)
+    X.assign(target=mixed_target(X, "classification")).to_csv(data, index=False)
+    db, model = tmp_path / "study.db", tmp_path / "model.joblib"
+    # A time budget: trials run in worker processes, which the terminal's Ctrl-C (SIGINT
+    # to the whole process group) reaches too.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "automl_meta.cli", "fit", str(data), "--time", "600", "--cv", "2",
+         "--no-meta", "--families", "linear", "lightgbm", "--storage", f"sqlite:///{db}",
+         "--study-name", STUDY, "--out", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and not _has_complete(db, 2) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the study the process writes
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "interrupted; the search stops once the trials in progress end" in err
+    assert "UserWarning" not in err  # the command line says it once, plainly
+    assert f"wrote {model}" in out
+    trials = _trials(f"sqlite:///{db}")
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) >= 2
+    assert joblib.load(model).predict(X).shape == (60,)
 
 
 def test_a_resumed_study_does_not_propose_its_first_configurations_again(tmp_path):

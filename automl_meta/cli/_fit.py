@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,10 @@ def run_fit(args: argparse.Namespace) -> int:
           f"{dataset.task}{grouped}{weighted}")
     progress = _Progress(args.time, args.trials, disable=args.quiet)
     try:
-        model.fit(dataset.X, dataset.y, sample_weight=weights, groups=groups,
-                  callbacks=[progress])
+        with warnings.catch_warnings():  # Ctrl-C: the estimator has printed what it does
+            warnings.filterwarnings("ignore", "the search was interrupted", UserWarning)
+            model.fit(dataset.X, dataset.y, sample_weight=weights, groups=groups,
+                      callbacks=[progress])
     except SearchFailedError as exc:
         print(f"automl-meta fit: {exc}", file=sys.stderr)
         return EXIT_FAILED
