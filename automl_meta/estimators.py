@@ -241,6 +241,8 @@ class _AutoMetaSearch(BaseEstimator):
         self.study_ = study
         self._columns = list(dataset.X.columns)
         self._schema = dataset.schema
+        self._categories = {c: frozenset(dataset.X[c].cat.categories)
+                            for c in dataset.schema.categorical}
         members = {int(best["trial"]): 1}
         self.ensemble_score_ = self.best_score_
         if self.ensemble_size > 1:
@@ -389,7 +391,9 @@ class _AutoMetaSearch(BaseEstimator):
         else:
             values = validate_data(self, X, reset=False, dtype=None, ensure_all_finite="allow-nan")
             frame = pd.DataFrame(values, columns=self._columns)
-        return _conform(frame.reset_index(drop=True), self._schema)
+        frame = _conform(frame.reset_index(drop=True), self._schema)
+        _warn_unseen_categories(frame, getattr(self, "_categories", {}))  # {}: older models
+        return frame
 
     def predict(self, X) -> np.ndarray:
         """Predictions of the refit pipeline or ensemble for ``X`` (same columns as in fit).
@@ -1013,6 +1017,22 @@ def _check_families(families: Sequence[str] | None) -> list[str]:
     for name in names:
         get_family(name)
     return names
+
+
+def _warn_unseen_categories(X: pd.DataFrame, seen: dict[str, frozenset]) -> None:
+    """Warn of categories ``fit`` did not see. The pipelines encode them as unknown: a
+    missing value for the tree models, no category for one-hot encodings, the prior for
+    target encodings."""
+    found = []
+    for name, categories in seen.items():
+        new = [c for c in X[name].cat.categories if c not in categories]
+        if new:
+            rows = int(X[name].isin(new).sum())
+            shown = ", ".join(repr(c) for c in new[:3]) + (", ..." if len(new) > 3 else "")
+            found.append(f"column {name!r}: {len(new)} ({shown}) in {rows} rows")
+    if found:
+        warnings.warn("categories not seen in fit, which the pipelines encode as unknown: "
+                      + "; ".join(found), UserWarning, stacklevel=4)
 
 
 def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -240,10 +240,17 @@ def test_unseen_categories_at_predict(cls_data, family):
     new = X.head(5).copy()
     new["low"] = pd.Categorical(["purple", "red", None, "purple", "green"])
     new["high"] = "never-seen"
-    proba = model.predict_proba(new)
+    with pytest.warns(UserWarning, match=r"categories not seen in fit, which the pipelines "
+                      r"encode as unknown: column 'low': 1 \('purple'\) in 2 rows; column "
+                      r"'high': 1 \('never-seen'\) in 5 rows"):
+        proba = model.predict_proba(new)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict_proba(X.head(5))  # categories seen in fit: no warning
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    assert set(model.predict(new)) <= set(model.classes_)
+    with pytest.warns(UserWarning, match="categories not seen in fit"):
+        assert set(model.predict(new)) <= set(model.classes_)
 
 
 def test_feature_names_only_for_string_columns(cls_data):
@@ -336,6 +343,15 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
     assert len(preds) == 60
     assert list(preds.columns) == ["prediction", "proba_c0", "proba_c1"]
     assert set(preds["prediction"]) <= {"c0", "c1"}
+    assert "warning" not in capsys.readouterr().err
+    # A category fit did not see: one plain line on stderr, for predict and proba alike.
+    new = tmp_path / "new.csv"
+    pd.read_csv(csv_file).assign(low="purple").to_csv(new, index=False)
+    assert main(["predict", str(model_path), str(new), "--out", str(preds_path),
+                 "--proba"]) == EXIT_OK
+    assert capsys.readouterr().err.splitlines() == [
+        "automl-meta predict: warning: categories not seen in fit, which the pipelines "
+        "encode as unknown: column 'low': 1 ('purple') in 60 rows"]
 
 
 @pytest.mark.parametrize("args", [
