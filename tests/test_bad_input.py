@@ -153,6 +153,11 @@ def _csv(tmp: Path, frame: pd.DataFrame, name: str = "data.csv") -> Path:
     return tmp / name
 
 
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def _garbage(tmp: Path, name: str = "garbage.csv") -> Path:
     (tmp / name).write_bytes(bytes(range(256)) * 8)
     return tmp / name
@@ -568,6 +573,25 @@ CLI_CASES = [
              r"argument --time-limit: must be positive, got 0"),
     cli_case("evaluate-single-class", ["evaluate", "{one}", "--family", "knn"],
              r"single class", files=lambda e, t: {"one": _csv(t, e.table(target="c0"))}),
+    cli_case("fit-metric-neither-a-name-nor-a-file",
+             ["fit", "{csv}", "--trials", "1", "--no-meta", "--metric", "scores.txt:f2"],
+             r"--metric: 'scores\.txt:f2' is neither a built-in metric's name nor FILE\.py:NAME"),
+    cli_case("fit-metric-file-missing",
+             ["fit", "{csv}", "--trials", "1", "--no-meta", "--metric", "{tmp}/none.py:f2"],
+             r"--metric: no such file: .*none\.py"),
+    cli_case("fit-metric-file-raises",
+             ["fit", "{csv}", "--trials", "1", "--no-meta", "--metric", "{py}:f2"],
+             r"--metric: running .*m\.py raised ZeroDivisionError: division by zero",
+             files=lambda e, t: {"py": _write(t / "m.py", "f2 = 1 / 0\n")}),
+    cli_case("fit-metric-name-missing",
+             ["fit", "{csv}", "--trials", "1", "--no-meta", "--metric", "{py}:f2"],
+             r"--metric: .*m\.py defines no 'f2'",
+             files=lambda e, t: {"py": _write(t / "m.py", "f3 = None\n")}),
+    cli_case("evaluate-metric-a-plain-function",
+             ["evaluate", "{csv}", "--family", "linear", "--metric", "{py}:f2"],
+             r"--metric: 'f2' in .*m\.py is a function, not a metric: make it with "
+             r"automl_meta\.evaluation\.make_metric",
+             files=lambda e, t: {"py": _write(t / "m.py", "def f2(y, p):\n    return 0.0\n")}),
     cli_case("fit-unreachable-storage",
              ["fit", "{csv}", "--trials", "1", "--no-meta", "--storage", "nosuch://nowhere"],
              r"cannot open the Optuna storage 'nosuch://nowhere'"),

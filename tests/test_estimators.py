@@ -680,6 +680,36 @@ def test_a_metric_of_your_own_drives_the_search_and_saves_with_the_model(tmp_pat
     assert "<lambda>" in repr(model)  # the function shows, not its wrapper
 
 
+def test_cli_fit_and_evaluate_take_a_metric_of_your_own_from_a_python_file(tmp_path, capsys):
+    X = mixed_frame(120, seed=4)
+    data = tmp_path / "data.csv"
+    X.assign(target=mixed_target(X, "regression", seed=4)).to_csv(data, index=False)
+    metrics = tmp_path / "my_metrics.py"
+    metrics.write_text(
+        "import numpy as np\n"
+        "from automl_meta.evaluation import make_metric\n\n"
+        "def _cost(t, p):  # under-predicting costs four times what over-predicting does\n"
+        "    return float(np.mean(np.where(p < t, 4.0, 1.0) * np.abs(p - t)))\n\n"
+        "cost = make_metric('cost', _cost, 'regression', greater_is_better=False)\n")
+    model_path = tmp_path / "model.joblib"
+    # A time budget: the trials run in worker processes, which get the function by value.
+    assert main(["fit", str(data), "--time", "60", "--trials", "3", "--families", "linear",
+                 "lightgbm", "--cv", "3", "--no-meta", "--metric", f"{metrics}:cost",
+                 "--out", str(model_path)]) == EXIT_OK
+    out = capsys.readouterr().out
+    model = joblib.load(model_path)
+    assert model.study_.user_attrs["metric"] == "cost"
+    assert f"cost {model.best_score_:.4f} (3-fold CV)" in out
+    assert np.all(np.diff(model.leaderboard_["score"].to_numpy()) >= 0)  # lowest first
+    assert main(["evaluate", str(data), "--family", "linear", "--metric", f"{metrics}:cost",
+                 "--cv", "3"]) == EXIT_OK
+    assert "*cost" in capsys.readouterr().out
+    metrics.unlink()  # the saved model holds the function itself
+    preds = tmp_path / "preds.csv"
+    assert main(["predict", str(model_path), str(data), "--out", str(preds)]) == EXIT_OK
+    assert len(pd.read_csv(preds)) == 120
+
+
 def test_a_metric_of_your_own_that_fails_on_the_blends_leaves_the_best_trial_alone():
     X = mixed_frame(120, seed=5)
     y = mixed_target(X, "classification", seed=5)

@@ -58,6 +58,43 @@ def take_column(dataset, column: str | None, option: str, source: str):
             dataset.X[column].to_numpy())
 
 
+METRIC_HELP = ("a built-in metric's name (roc_auc, log_loss, balanced_accuracy; rmse, mae, "
+               "r2), or FILE.py:NAME, a metric of your own that the Python file FILE.py makes "
+               "with automl_meta.evaluation.make_metric and calls NAME")
+
+
+def read_metric(value: str | None):
+    """``--metric``: a built-in metric's name as it is, or the :class:`Metric` that the
+    Python file of ``FILE.py:NAME`` defines as ``NAME`` (the file is run to get it)."""
+    import runpy
+
+    from automl_meta.evaluation import Metric
+    from automl_meta.exceptions import DataSourceError, DataValidationError
+
+    if value is None or ":" not in value:
+        return value
+    file, _, name = value.rpartition(":")
+    path = Path(file)
+    if path.suffix != ".py" or not name.isidentifier():
+        raise DataValidationError(f"--metric: {value!r} is neither a built-in metric's name "
+                                  f"nor FILE.py:NAME")
+    if not path.is_file():
+        raise DataSourceError(f"--metric: no such file: {path}")
+    try:
+        namespace = runpy.run_path(str(path), run_name="automl_meta_metric_file")
+    except Exception as exc:  # noqa: BLE001 - the user's file: say where it failed
+        raise DataValidationError(f"--metric: running {path} raised {type(exc).__name__}: "
+                                  f"{exc}") from exc
+    if name not in namespace:
+        raise DataValidationError(f"--metric: {path} defines no {name!r}")
+    metric = namespace[name]
+    if not isinstance(metric, Metric):
+        raise DataValidationError(
+            f"--metric: {name!r} in {path} is a {type(metric).__name__}, not a metric: make "
+            f"it with automl_meta.evaluation.make_metric(name, func, task, ...)")
+    return metric
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -103,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--family", required=True, help="model family, e.g. lightgbm")
     ev.add_argument("--params", default=None,
                     help="configuration as JSON (default: the family's defaults)")
-    ev.add_argument("--metric", help="primary metric (default: roc_auc or rmse)")
+    ev.add_argument("--metric", help=f"primary metric (default: roc_auc or rmse): "
+                                     f"{METRIC_HELP}")
     ev.add_argument("--cv", type=cv_argument, default=5,
                     help="number of folds, or a holdout share (a float in (0, 1)); default 5")
     add_row_arguments(ev)
@@ -263,7 +301,7 @@ def _evaluate(args) -> int:
             raise _usage(f"--params is not valid JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise _usage("--params must be a JSON object")
-    result = evaluate(args.family, params, dataset, metric=args.metric, cv=args.cv,
+    result = evaluate(args.family, params, dataset, metric=read_metric(args.metric), cv=args.cv,
                       groups=groups, sample_weight=weights, seed=args.seed,
                       time_limit=args.time_limit,
                       memory_limit_mb=args.memory_limit)

@@ -23,7 +23,7 @@ TOP_ROWS = 10
 
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
-    from automl_meta.cli import add_data_arguments, add_row_arguments, cv_argument
+    from automl_meta.cli import METRIC_HELP, add_data_arguments, add_row_arguments, cv_argument
 
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
@@ -34,7 +34,8 @@ def add_parsers(subparsers) -> None:
     fit.add_argument("--time", type=float, default=60.0, metavar="SECONDS",
                      help="wall-clock budget of the search (60)")
     fit.add_argument("--trials", type=int, metavar="N", help="stop after N trials")
-    fit.add_argument("--metric", help="metric to optimise (default: roc_auc or rmse)")
+    fit.add_argument("--metric", help=f"metric to optimise (default: roc_auc or rmse): "
+                                      f"{METRIC_HELP}")
     fit.add_argument("--cv", type=cv_argument, default="auto",
                      help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
                           "or auto: 5 folds, or a 10%% holdout on data too large for the "
@@ -77,7 +78,7 @@ def add_parsers(subparsers) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Search, save the model and print the leaderboard; returns the exit code."""
-    from automl_meta.cli import EXIT_FAILED, EXIT_OK, take_column
+    from automl_meta.cli import EXIT_FAILED, EXIT_OK, read_metric, take_column
     from automl_meta.data import load_dataset
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
 
@@ -88,7 +89,8 @@ def run_fit(args: argparse.Namespace) -> int:
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
-    model = cls(time_budget=args.time, n_trials=args.trials, metric=args.metric, cv=args.cv,
+    metric = read_metric(args.metric)
+    model = cls(time_budget=args.time, n_trials=args.trials, metric=metric, cv=args.cv,
                 n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
                 random_state=args.seed,
                 storage=args.storage, study_name=args.study_name,
