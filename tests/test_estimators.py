@@ -736,6 +736,15 @@ def test_a_metric_of_your_own_that_fails_on_the_blends_leaves_the_best_trial_alo
                                                   None, None))
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler, as in a terminal or a notebook. A process started in
+    the background by a shell (as CI may be) ignores SIGINT, and so would these tests."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt_after(number: int, times: int = 1):
     """A callback that sends this process Ctrl-C (SIGINT) ``times`` after trial ``number``."""
     def callback(study, trial):
@@ -748,7 +757,7 @@ def _interrupt_after(number: int, times: int = 1):
 
 @pytest.mark.parametrize("time_budget", [None, 120], ids=["in-process", "worker"])
 def test_a_first_ctrl_c_stops_the_search_and_fit_goes_on_with_the_trials_finished(
-        time_budget):
+        time_budget, python_sigint):
     X = mixed_frame(80, seed=6)
     y = mixed_target(X, "classification", seed=6)
     start = time.monotonic()
@@ -764,7 +773,7 @@ def test_a_first_ctrl_c_stops_the_search_and_fit_goes_on_with_the_trials_finishe
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
-def test_a_second_ctrl_c_interrupts_fit_at_once():
+def test_a_second_ctrl_c_interrupts_fit_at_once(python_sigint):
     X = mixed_frame(80, seed=6)
     with pytest.raises(KeyboardInterrupt):
         AutoMetaClassifier(**{**FAST, "n_trials": 50}, families=["linear"]).fit(

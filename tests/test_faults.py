@@ -210,7 +210,10 @@ def test_ctrl_c_in_a_terminal_stops_the_cli_search_and_writes_the_model(tmp_path
         [sys.executable, "-m", "automl_meta.cli", "fit", str(data), "--time", "600", "--cv", "2",
          "--no-meta", "--families", "linear", "lightgbm", "--storage", f"sqlite:///{db}",
          "--study-name", STUDY, "--out", str(model)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # SIGINT handled as in a terminal, even where this test runs in the background of
+        # a shell, which ignores it (and a child inherits that).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while proc.poll() is None and not _has_complete(db, 2) and time.monotonic() < deadline:
