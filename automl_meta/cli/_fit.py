@@ -29,7 +29,8 @@ def add_parsers(subparsers) -> None:
         "fit", help="search model families on a data file and save the best model",
         description="Run an Optuna search over model families and their hyperparameters "
         "under a time budget, refit the best pipeline (or a greedy ensemble of the best) on "
-        "all rows and save it with joblib.")
+        "all rows and save it with joblib. Ctrl-C stops the search early and goes on with "
+        "the trials finished; a second Ctrl-C stops at once.")
     add_data_arguments(fit)
     fit.add_argument("--time", type=float, default=60.0, metavar="SECONDS",
                      help="wall-clock budget of the search (60)")
