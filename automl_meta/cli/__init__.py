@@ -289,6 +289,7 @@ def _evaluate(args) -> int:
     from automl_meta.spaces import default_params, get_family
 
     get_family(args.family)
+    metric = read_metric(args.metric)  # a file of the user's fails before the data loads
     dataset = load_dataset(args.data, target=args.target, task=args.task)
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
@@ -301,7 +302,7 @@ def _evaluate(args) -> int:
             raise _usage(f"--params is not valid JSON: {exc}") from exc
         if not isinstance(params, dict):
             raise _usage("--params must be a JSON object")
-    result = evaluate(args.family, params, dataset, metric=read_metric(args.metric), cv=args.cv,
+    result = evaluate(args.family, params, dataset, metric=metric, cv=args.cv,
                       groups=groups, sample_weight=weights, seed=args.seed,
                       time_limit=args.time_limit,
                       memory_limit_mb=args.memory_limit)

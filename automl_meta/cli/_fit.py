@@ -86,11 +86,11 @@ def run_fit(args: argparse.Namespace) -> int:
     out = None if args.out is None else Path(args.out)
     if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
+    metric = read_metric(args.metric)  # a file of the user's fails before the data loads
     dataset = load_dataset(args.data, target=args.target, task=args.task)
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
-    metric = read_metric(args.metric)
     model = cls(time_budget=args.time, n_trials=args.trials, metric=metric, cv=args.cv,
                 n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
                 random_state=args.seed,
