@@ -152,14 +152,14 @@ class MetaLearnedSampler(BaseSampler):
     time_left : callable or None
         For a search under a time budget: returns the seconds the search has left. Each
         trial's duration then calibrates a cost model (which hyperparameters make a
-        family slow, learned from the knowledge base's fit times; a family not tried
-        yet is corrected by how fast its fit time grows with the rows), and configurations
-        predicted to take more than :data:`AFFORDABLE_SHARE` of the time left are not
-        proposed while an affordable one exists: on data much larger than the knowledge
-        base's, the portfolio's large forests would otherwise use up a short budget in
-        two or three trials. The startup configuration predicted cheapest goes first,
-        so that the first trial, which nothing screens, finishes soon. Built-in
-        families only.
+        family slow, learned from the knowledge base's fit and predict times; a family
+        not tried yet is corrected by how fast its time grows with the rows), and
+        configurations predicted to take more than :data:`AFFORDABLE_SHARE` of the time
+        left are not proposed while an affordable one exists: on data much larger than
+        the knowledge base's, the portfolio's large forests would otherwise use up a
+        short budget in two or three trials. The startup configuration predicted
+        cheapest goes first, so that the first trial, which nothing screens, finishes
+        soon. Built-in families only.
     cost_weight : float, default 0.1
         With ``time_left``: the acquisition becomes ``mean + beta * std - cost_weight *
         log(predicted seconds)`` once a trial has finished (:data:`COST_WEIGHT`), so
@@ -414,15 +414,15 @@ def _log_cost(seconds: np.ndarray) -> np.ndarray:
 class _Costs:
     """How long a configuration takes on the study's data, for searches under a budget.
 
-    From the knowledge base: per family, a linear model of log fit seconds (centred per
-    dataset and sample size, so that it says which configurations are slow relative to
-    others) on the configuration's encoding. From the study: each finished trial's
-    duration against that prediction gives a per-family log offset, which carries the
-    prediction to this dataset's size. A family not tried yet takes the tried families'
-    offsets, corrected by how much faster its fit time grows with the rows
-    (the attribute ``growth``, the slope of log fit seconds over log rows measured on the
-    knowledge base's larger samples: on 14,000 rows an SVM is 10-20 times slower,
-    relative to a forest, than on the knowledge base's 1,000).
+    From the knowledge base: per family, a linear model of log seconds, fitting and
+    predicting (centred per dataset and sample size, so that it says which configurations
+    are slow relative to others), on the configuration's encoding. From the study: each
+    finished trial's duration against that prediction gives a per-family log offset,
+    which carries the prediction to this dataset's size. A family not tried yet takes
+    the tried families' offsets, corrected by how much faster its time grows with the
+    rows (:meth:`shift`; the attribute ``growth``, the slope of log seconds over log rows
+    measured on the knowledge base's larger samples: on 14,000 rows an SVM is 10-20 times
+    slower, relative to a forest, than on the knowledge base's 1,000).
     """
 
     def __init__(self, space: _FamilySpace):
@@ -432,6 +432,10 @@ class _Costs:
         scores = kb.scores()
         scores = scores[(scores["status"] == "ok") & (scores["task"] == self.task)
                         & (scores["fit_seconds"] > 0)]
+        # A trial's time: fitting and predicting its validation rows (k-NN's is mostly
+        # predicting, and grows faster with the rows than its fitting).
+        scores = scores.assign(seconds=scores["fit_seconds"]
+                               + scores["predict_seconds"].fillna(0.0))
         self.growth = self._growth(scores)
         rows = space.rows if space.rows is not None else space.metafeatures.get("n_instances")
         known_rows = scores["rows"].dropna()  # none in knowledge bases without row counts
@@ -440,7 +444,7 @@ class _Costs:
         self.log_size = (math.log(float(rows) / float(reference))
                          if rows is not None and np.isfinite(float(rows)) and float(rows) > 0
                          and np.isfinite(reference) and reference > 0 else 0.0)
-        log_seconds = np.log(scores["fit_seconds"].to_numpy(dtype=float))
+        log_seconds = np.log(scores["seconds"].to_numpy(dtype=float))
         centred = log_seconds - pd.Series(log_seconds).groupby(
             [scores["dataset"].to_numpy(), scores["max_rows"].to_numpy()],
             dropna=False).transform("mean").to_numpy()
@@ -461,12 +465,12 @@ class _Costs:
 
     @staticmethod
     def _growth(scores: pd.DataFrame) -> dict[str, float]:
-        """Per family, the median exponent of fit seconds against rows: the slope of log
+        """Per family, the median exponent of seconds against rows: the slope of log
         seconds over log rows of each configuration run on one dataset at two sample sizes
         (the knowledge base's larger-sample extension); empty without such pairs."""
         runs = scores.dropna(subset=["rows", "max_rows"]).groupby(
             ["dataset", "family", "config_id", "max_rows"], as_index=False).agg(
-            seconds=("fit_seconds", "mean"), rows=("rows", "first"))
+            seconds=("seconds", "mean"), rows=("rows", "first"))
         ends = runs.sort_values("rows").groupby(["dataset", "family", "config_id"]).agg(
             low_rows=("rows", "first"), high_rows=("rows", "last"),
             low=("seconds", "first"), high=("seconds", "last"))
@@ -512,10 +516,15 @@ class _Costs:
             if family not in scale and family in self.growth:
                 known = [f for f in offsets if f in self.growth]
                 if known:
-                    scale[family] = float(np.mean([
-                        scale[f] + (self.growth[family] - self.growth[f]) * self.log_size
-                        for f in known]))
+                    scale[family] = float(np.mean([scale[f] + self.shift(family, f)
+                                                   for f in known]))
         return scale
+
+    def shift(self, family: str, tried: str) -> float:
+        """How much the study's rows add to the log seconds of ``family`` relative to
+        those of ``tried`` (families with a measured ``growth``): the difference of their
+        slopes times the log of the study's rows over the knowledge base's typical rows."""
+        return (self.growth[family] - self.growth[tried]) * self.log_size
 
     def seconds(self, params: Sequence[Mapping], scale: dict) -> np.ndarray:
         """Predicted seconds of each trial's parameters (0 when not a built-in family)."""

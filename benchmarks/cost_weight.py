@@ -3,18 +3,19 @@
 ``MetaLearnedSampler`` with ``time_left`` takes the candidate with the best
 ``mean + beta * std - cost_weight * log(predicted seconds)``. This benchmark measures
 that weight over the knowledge base's own evaluations, where every configuration of a
-pool has a score and a recorded fit time: each dataset is held out once, in the folds
+pool has a score and recorded fit and predict times: each dataset is held out once, in the folds
 over dataset groups of benchmarks/metalearner.py (near-duplicates together), with the
 joint meta-learner, the portfolio and the cost model of the other folds. The search is
 that of benchmarks/metalearner.py (``surrogate_search``: the zero-shot start, then the
 adapted surrogate's UCB with coverage trials), with time as its budget:
 
-- a pick costs the configuration's recorded fit seconds (the mean over its CV folds)
-  plus ``--overhead`` seconds (a trial's fixed costs: predicting, scoring, the study);
+- a pick costs the configuration's recorded seconds, fitting and predicting (summed
+  over its CV folds), plus ``--overhead`` seconds (a trial's other fixed costs:
+  scoring, the study);
 - the budget is a multiple (``--budgets``) of the pool's median pick cost, and the
   search ends before the first pick that would not finish within it;
 - predicted seconds are the sampler's own cost model (``_Costs``, learned from the
-  training folds' fit times) calibrated, as the sampler does, by per-family log offsets
+  training folds' fit and predict times) calibrated, as the sampler does, by per-family log offsets
   of the picks made so far (a family not picked yet takes their mean: the sampler also
   corrects it for how fit time grows with the rows, which is about nothing at the
   knowledge base's own sample size); until a pick has finished nothing is predicted, the
@@ -138,8 +139,9 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: 
     metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index(
         "dataset")
     ok = scores[(scores["status"] == "ok") & scores["score"].notna()]
+    trial_seconds = ok["fit_seconds"] + ok["predict_seconds"].fillna(0.0)
     fit = {(d, f, int(c)): s for d, f, c, s in zip(
-        ok["dataset"], ok["family"], ok["config_id"], ok["fit_seconds"], strict=True)}
+        ok["dataset"], ok["family"], ok["config_id"], trial_seconds, strict=True)}
     pools = {n: p for n, p in pools_of(scores, MIN_POOL).items() if n in metafeatures.index}
     names = sorted(pools)
     records = []
@@ -199,7 +201,7 @@ def markdown(summary: pd.DataFrame, meta: dict) -> str:
              f"Reproduce with `{meta['command']}` ({meta['seconds']:.0f} s).", "",
              f"{meta['folds']} folds over dataset groups; the {DEFAULT} meta-learner, "
              "portfolio and cost model of the other folds. A pick costs its recorded fit "
-             f"seconds plus {meta['overhead']:g} s; the budget is a multiple of the "
+             f"and predict seconds plus {meta['overhead']:g} s; the budget is a multiple of the "
              "pool's median pick cost. Regret: normalized, on the pool's losses, at the "
              "end of the budget (lower is better); better / worse: datasets against "
              "weight 0. The shipped weight (`COST_WEIGHT`) is "

@@ -263,6 +263,20 @@ def test_costs_of_untried_families_grow_with_the_rows_as_in_the_knowledge_base()
     assert predicted[50_000] > 5 * predicted[1_000]
 
 
+def test_costs_are_of_whole_trials_so_k_nn_predicting_counts():
+    # A k-NN trial is mostly its prediction of the validation rows, which grows with the
+    # rows faster than a forest's fitting; its fitting alone (building a tree of the
+    # rows) grows more slowly (benchmarks/cost_growth.py).
+    kb = KnowledgeBase.load()
+    assert kb.scores()["predict_seconds"].gt(0).any()
+    features = kb.metafeatures.set_index("dataset").iloc[0]
+    costs = MetaLearnedSampler(metafeatures=features, task="classification",
+                               knowledge_base=kb, time_left=lambda: 60.0,
+                               rows=50_000)._costs
+    assert costs.growth["knn"] > costs.growth["random_forest"] + 0.3
+    assert costs.shift("knn", "random_forest") > 0 > costs.shift("extra_trees", "knn")
+
+
 # ---------------------------------------------------------------------------------------
 # Several workers on one study
 

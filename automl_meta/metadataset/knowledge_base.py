@@ -321,6 +321,7 @@ class KnowledgeBase:
         :meth:`from_frame` the loss recorded there. ``max_rows`` is the row cap of the
         protocol that made the evaluation and ``rows`` the rows it was made on (the
         dataset's, up to that cap); both are NaN for an imported table.
+        ``fit_seconds`` and ``predict_seconds`` are summed over the folds.
         """
         from automl_meta.evaluation.metrics import DEFAULT_METRIC, METRICS
 
@@ -350,10 +351,13 @@ class KnowledgeBase:
             loss = METRICS[metric].loss(ev["score"].to_numpy(dtype=float))
         ev["loss"] = np.where(imported, ev["loss"] if imported.any() else np.nan, loss)
         ev.loc[ev["status"] != "ok", ["score", "loss"]] = np.nan
+        if "predict_seconds" not in ev.columns:  # a table made by hand
+            ev["predict_seconds"] = np.nan
         grouped = ev.groupby(["dataset", "max_rows", "family", "config_id"], as_index=False,
                              dropna=False).agg(
             task=("task", "first"), status=("status", "first"), score=("score", "mean"),
             loss=("loss", "mean"), fit_seconds=("fit_seconds", "sum"),
+            predict_seconds=("predict_seconds", "sum"),
             dataset_rows=("dataset_rows", "first"))
         grouped["rows"] = np.fmin(grouped.pop("dataset_rows").astype(float),
                                   grouped["max_rows"].astype(float))
@@ -472,7 +476,7 @@ def _from_frame(cls, df, task_column, score_column, params, metafeatures, family
         "dataset": names, "family": families, "config_id": config_ids,
         "status": np.where(ok, "ok", "failed"), "score": scores,
         "loss": np.where(ok, -scores if maximize else scores, np.nan),
-        "fit_seconds": np.nan,
+        "fit_seconds": np.nan, "predict_seconds": np.nan,
     })
     if metric is not None:
         evaluations[metric] = scores
