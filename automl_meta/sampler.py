@@ -319,15 +319,24 @@ class MetaLearnedSampler(BaseSampler):
             return self._chosen[trial._trial_id]
 
     def _choose(self, study: optuna.Study, trial: FrozenTrial, taken: set[str]) -> dict:
+        """The trial's configuration: ``source``, ``params`` and what was predicted of it
+        (``predicted_score`` and ``uncertainty`` for the surrogate's choices;
+        ``predicted_seconds`` under a time budget once a trial has finished)."""
+        past = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        affordable = self._affordability(past)
+        choice = self._decide(study, trial, taken, past, affordable)
+        seconds = float(affordable([choice["params"]], with_seconds=True)[1][0])
+        return {**choice, "predicted_seconds": seconds} if seconds > 0 else choice
+
+    def _decide(self, study: optuna.Study, trial: FrozenTrial, taken: set[str],
+                past: list[FrozenTrial], affordable) -> dict:
         space = self._space
         rng = np.random.default_rng([self._seed, trial.number, len(taken)])
-        past = study._storage.get_all_trials(study._study_id, deepcopy=False)
         others = [t for t in past if t._trial_id != trial._trial_id]
         claimed = [t.params for t in others if t.params]
         claimed += [t.system_attrs[_CONFIG_ATTR]["params"] for t in others
                     if _CONFIG_ATTR in t.system_attrs]
         seen = {_key(p) for p in claimed} | taken
-        affordable = self._affordability(past)
         if trial.number < self._n_startup:
             portfolio = self._zero_shot_portfolio()
             if (trial.number < len(portfolio) and _key(portfolio[trial.number]) not in seen

@@ -196,6 +196,14 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
             # 0.25 s, is proposed once at most (the knowledge base says 100 times k-NN).
             assert families[name][0] == "knn" and families[name].count("lightgbm") <= 1
             assert all(np.isfinite(t.value) for t in study.trials)
+            # Each decision records the duration predicted for it, once a trial has
+            # finished to calibrate the costs.
+            predicted = [t.system_attrs[CONFIG].get("predicted_seconds")
+                         for t in study.trials]
+            assert predicted[0] is None and all(x > 0 for x in predicted[1:])
+        if name == "free":
+            assert not any("predicted_seconds" in t.system_attrs[CONFIG]
+                           for t in study.trials)
     assert families["free"].count("lightgbm") >= 6
     # Time to spare and no cost weight: the same trials, but the cheapest start first
     # (nothing screens it).
