@@ -22,9 +22,10 @@ family is predicted as the sampler predicts a family not tried yet: the cost mod
 learned from the knowledge base without the dataset's group, calibrated on that one
 trial, with
 
-- ``shipped``: the sampler's cost model of trial seconds (fitting and predicting) with
-  its correction for the rows (:meth:`_Costs.shift`: the difference of the knowledge
-  base's slopes times the log of the rows over its typical rows);
+- ``shipped``: the sampler's own prediction (``_Costs.calibrate`` on the finished trial,
+  then ``_Costs.seconds``): trial seconds (fitting and predicting), corrected for the
+  rows by :meth:`_Costs.shift` (the difference of the knowledge base's slopes times the
+  log of the rows over its typical rows);
 - ``slopes below 1 counted as 1 beyond 8,000 rows``: the knowledge base's slopes only
   up to the rows they were measured on, then at least linear growth (fixed costs
   weigh less on more rows);
@@ -54,15 +55,19 @@ import math
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import FrozenTrial
 
 from automl_meta.data import dataset_groups, load_manifest_entry, read_manifest
 from automl_meta.evaluation import evaluate
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
-from automl_meta.sampler import MetaLearnedSampler
+from automl_meta.sampler import MetaLearnedSampler, trial_params
 from automl_meta.spaces import FAMILIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,9 +90,10 @@ def _floored(costs, family: str, tried: str, rows: int) -> float:
 
 #: How a family not tried yet is predicted: which cost model (``trial``: the knowledge
 #: base's fit and predict seconds, as shipped; ``fit``: its fit seconds only) and the
-#: correction for the rows (log seconds relative to the tried family).
+#: correction for the rows (log seconds relative to the tried family; None: the
+#: sampler's own calibration and prediction).
 RULES = {
-    "shipped": ("trial", lambda costs, family, tried, rows: costs.shift(family, tried)),
+    "shipped": ("trial", None),
     "slopes below 1 counted as 1 beyond 8,000 rows": ("trial", _floored),
     "fit times only (before)": ("fit", lambda costs, family, tried, rows: costs.shift(
         family, tried)),
@@ -152,6 +158,16 @@ def measure(manifest: pd.DataFrame, kb: KnowledgeBase, time_limit: float, cache:
     return records
 
 
+def finished(family: str, params: dict, seconds: float) -> FrozenTrial:
+    """A completed trial of ``family`` that took ``seconds``, as the sampler sees one."""
+    values = trial_params(family, params)
+    trial = optuna.trial.create_trial(
+        params=values, value=0.0,
+        distributions={k: CategoricalDistribution([v]) for k, v in values.items()})
+    trial.datetime_complete = trial.datetime_start + timedelta(seconds=seconds)
+    return trial
+
+
 def _fit_times_only(kb: KnowledgeBase) -> KnowledgeBase:
     """``kb`` without its prediction times: the cost model as it was before it used them."""
     return KnowledgeBase(kb.datasets, kb.metafeatures, kb.configurations,
@@ -182,13 +198,20 @@ def predictions(records: list[dict], kb: KnowledgeBase, time_limit: float) -> pd
                     costs = models[label]
                     if tried not in costs.growth or run.family not in costs.growth:
                         continue
-                    predicted = math.log(anchor["seconds"]) - costs.relative(
-                        tried, anchor_params) + costs.relative(run.family, params)
+                    if shift is None:
+                        predicted = float(costs.seconds(
+                            [trial_params(run.family, params)],
+                            costs.calibrate([finished(tried, anchor_params,
+                                                      anchor["seconds"])]))[0])
+                    else:
+                        predicted = math.exp(
+                            math.log(anchor["seconds"]) - costs.relative(tried, anchor_params)
+                            + costs.relative(run.family, params)
+                            + shift(costs, run.family, tried, int(size)))
                     rows.append({"dataset": name, "rows": int(size), "tried": tried,
                                  "family": run.family, "params": run.params, "rule": rule,
                                  "status": run.status, "actual": run.seconds,
-                                 "predicted": math.exp(predicted + shift(
-                                     costs, run.family, tried, int(size)))})
+                                 "predicted": predicted})
     out = pd.DataFrame(rows)
     out["error"] = np.log2(out["predicted"] / out["actual"].astype(float))
     out["limit"] = time_limit

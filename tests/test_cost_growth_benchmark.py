@@ -103,12 +103,13 @@ def test_the_shipped_rule_is_exact_on_times_that_follow_its_model(kb):
     ok = table[table["status"] == "ok"]
     # Each of 3 families calibrates the others' 2 x 3 configurations, under every rule.
     assert len(ok) == 3 * 6 * len(bench.RULES)
-    assert ok.loc[ok["rule"] == "shipped", "error"].abs().max() < 1e-9
+    # (durations are timed to the microsecond)
+    assert ok.loc[ok["rule"] == "shipped", "error"].abs().max() < 1e-6
     assert ok.loc[ok["rule"] == "no correction", "error"].abs().max() > 0.1
     # The timed-out SVM is predicted from each family under each rule, and scored apart.
     assert (table["status"] == "timeout").sum() == 3 * len(bench.RULES)
     summary = bench.summarise(table).set_index("rule")
-    assert summary.loc["shipped", "median_abs_log2"] < 1e-9
+    assert summary.loc["shipped", "median_abs_log2"] < 1e-6
     assert summary.loc["shipped", "under_2x"] == summary.loc["shipped", "over_2x"] == 0
     assert summary.loc["shipped", "timeouts"] == 3
     text = bench.markdown(bench.summarise(table), bench.growth_table(records),
