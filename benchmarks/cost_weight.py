@@ -3,11 +3,11 @@
 ``MetaLearnedSampler`` with ``time_left`` takes the candidate with the best
 ``mean + beta * std - cost_weight * log(predicted seconds)``. This benchmark measures
 that weight over the knowledge base's own evaluations, where every configuration of a
-pool has a score and recorded fit and predict times: each dataset is held out once, in the folds
-over dataset groups of benchmarks/metalearner.py (near-duplicates together), with the
-joint meta-learner, the portfolio and the cost model of the other folds. The search is
-that of benchmarks/metalearner.py (``surrogate_search``: the zero-shot start, then the
-adapted surrogate's UCB with coverage trials), with time as its budget:
+pool has a score and recorded fit and predict times: each dataset is held out once, in
+the folds over dataset groups of benchmarks/metalearner.py (near-duplicates together),
+with the joint meta-learner, the portfolio and the cost model of the other folds. The
+search is that of benchmarks/metalearner.py (``surrogate_search``: the zero-shot start,
+then the adapted surrogate's UCB with coverage trials), with time as its budget:
 
 - a pick costs the configuration's recorded seconds, fitting and predicting (summed
   over its CV folds), plus ``--overhead`` seconds (a trial's other fixed costs:
@@ -15,13 +15,13 @@ adapted surrogate's UCB with coverage trials), with time as its budget:
 - the budget is a multiple (``--budgets``) of the pool's median pick cost, and the
   search ends before the first pick that would not finish within it;
 - predicted seconds are the sampler's own cost model (``_Costs``, learned from the
-  training folds' fit and predict times) calibrated, as the sampler does, by per-family log offsets
-  of the picks made so far (a family not picked yet takes their mean: the sampler also
-  corrects it for how fit time grows with the rows, which is about nothing at the
-  knowledge base's own sample size); until a pick has finished nothing is predicted, the
-  cheapest start configuration goes first, and from then on a configuration predicted
-  to take more than ``AFFORDABLE_SHARE`` of the time left is passed over while another
-  is affordable (as ``MetaLearnedSampler``).
+  training folds' fit and predict times) calibrated, as the sampler does, by per-family
+  log offsets of the picks made so far (a family not picked yet takes their mean: the
+  sampler also corrects it for how a trial's time grows with the rows, which is about
+  nothing at the knowledge base's own sample size); until a pick has finished nothing
+  is predicted, the cheapest start configuration goes first, and from then on a
+  configuration predicted to take more than ``AFFORDABLE_SHARE`` of the time left is
+  passed over while another is affordable (as ``MetaLearnedSampler``).
 
 Reported per budget and weight: the mean normalized regret at the end of the budget
 (that of benchmarks/metalearner.py, on the pool's losses), the trials run, and the
@@ -201,8 +201,8 @@ def markdown(summary: pd.DataFrame, meta: dict) -> str:
              f"Reproduce with `{meta['command']}` ({meta['seconds']:.0f} s).", "",
              f"{meta['folds']} folds over dataset groups; the {DEFAULT} meta-learner, "
              "portfolio and cost model of the other folds. A pick costs its recorded fit "
-             f"and predict seconds plus {meta['overhead']:g} s; the budget is a multiple of the "
-             "pool's median pick cost. Regret: normalized, on the pool's losses, at the "
+             f"and predict seconds plus {meta['overhead']:g} s; the budget is a multiple of "
+             "the pool's median pick cost. Regret: normalized, on the pool's losses, at the "
              "end of the budget (lower is better); better / worse: datasets against "
              "weight 0. The shipped weight (`COST_WEIGHT`) is "
              f"{COST_WEIGHT:g}. See the module docstring.", "",
