@@ -21,6 +21,9 @@ relative gain is that of the score, ROC AUC or RMSE, over LightGBM's default's):
   the difference, by the learner's ensemble;
 - most frequent winner: the configuration that beat LightGBM's default on the largest
   share of the training datasets of the task;
+- meta-learner's top LightGBM, LightGBM likeliest to beat its default: the same two
+  rules among LightGBM's configurations only (a tuned default rather than another
+  family);
 - oracle: the pool's best configuration, a bound no rule can pass.
 
 The base protocol (at most 1,000 rows, every dataset) and the larger-sample extension
@@ -61,7 +64,8 @@ from metalearner import (  # noqa: E402
 )
 
 RULES = ("shipped", "meta-learner's top", "portfolio's first",
-         "likeliest to beat LightGBM's default", "most frequent winner", "oracle")
+         "likeliest to beat LightGBM's default", "most frequent winner",
+         "meta-learner's top LightGBM", "LightGBM likeliest to beat its default", "oracle")
 REFERENCE = "lightgbm"
 
 
@@ -103,12 +107,16 @@ def picks(pool: Pool, j: int, learner, features: pd.Series,
     beat[j] = -np.inf  # the default cannot beat itself
     first = next((index[key] for key in portfolio if key in index), int(np.argmax(mean)))
     frequent = np.array([rates.get(key, -1.0) for key in pool.keys])
+    other = np.array(pool.families) != REFERENCE
     return {"shipped": surrogate_search(learner, features, pool, 1, adapt=False,
                                         portfolio=portfolio)[0],
             "meta-learner's top": int(np.argmax(mean)),
             "portfolio's first": first,
             "likeliest to beat LightGBM's default": int(np.argmax(beat)),
             "most frequent winner": int(np.argmax(frequent)),
+            "meta-learner's top LightGBM": int(np.argmax(np.where(other, -np.inf, mean))),
+            "LightGBM likeliest to beat its default": int(np.argmax(
+                np.where(other, -np.inf, beat))),
             "oracle": int(np.argmin(pool.losses))}
 
 

@@ -90,6 +90,12 @@ def test_outcomes_compare_with_lightgbm_s_default_of_the_same_pool(result):
     likeliest = frame[frame["rule"] == "likeliest to beat LightGBM's default"]
     assert not any(r["family"] == "lightgbm" and r["params"] == default_params(
         "lightgbm", TASK) for _, r in likeliest.iterrows())
+    # The LightGBM-only rules pick among LightGBM's configurations; the one that looks
+    # for a winner, among those other than the default.
+    for rule in ("meta-learner's top LightGBM", "LightGBM likeliest to beat its default"):
+        assert (frame.loc[frame["rule"] == rule, "family"] == "lightgbm").all()
+    tuned = frame[frame["rule"] == "LightGBM likeliest to beat its default"]
+    assert not (tuned["params"].map(str) == str(default_params("lightgbm", TASK))).any()
     # On this knowledge base the default is never the best, so the oracle always wins.
     assert (frame.loc[frame["rule"] == "oracle", "outcome"] == 1).all()
 
