@@ -9,7 +9,7 @@ This script makes such data (a patient's visits differ by a little noise; half o
 label comes from the patient's measurements, the rest is the patient's own), fits once
 without and once with the groups, and scores both on patients neither fit has seen.
 
-    python examples/grouped_validation.py [--time 30]
+    python examples/grouped_validation.py [--time 30 | --trials N]
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ def patients(n_patients: int, visits: int, seed: int) -> tuple[pd.DataFrame, pd.
     return X, y, ids
 
 
-def main(time_budget: float) -> dict[str, tuple[float, float]]:
+def main(time_budget: float | None, n_trials: int | None = None,
+         ) -> dict[str, tuple[float, float]]:
     X, y, ids = patients(150, 6, seed=0)
     X_new, y_new, _ = patients(300, 6, seed=1)  # other patients
     results = {}
     for name, groups in (("rows split freely", None), ("patients kept whole", ids)):
-        model = AutoMetaClassifier(time_budget=time_budget, random_state=0)
+        model = AutoMetaClassifier(time_budget=time_budget, n_trials=n_trials,
+                                   random_state=0)
         model.fit(X, y, groups=groups)
         new = roc_auc_score(y_new, model.predict_proba(X_new)[:, 1])
         results[name] = (model.best_score_, new)
@@ -53,5 +55,10 @@ def main(time_budget: float) -> dict[str, tuple[float, float]]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time", type=float, default=30.0, help="budget of each fit, s (30)")
-    main(parser.parse_args().time)
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--time", type=float, default=30.0, help="budget of each fit, s (30)")
+    budget.add_argument("--trials", type=int,
+                        help="instead of a time budget, N trials per fit (the same on any "
+                             "machine)")
+    args = parser.parse_args()
+    main(None if args.trials else args.time, args.trials)

@@ -3,6 +3,8 @@
 Each worker opens the same study with its own sampler; the zero-shot portfolio is shared
 out by trial number, every decision is recorded on its trial, and no configuration is run
 twice. Start more workers the same way (on PostgreSQL for many: pass its URL instead).
+Each worker fits on one thread: with OpenMP models (HistGradientBoosting, LightGBM)
+using every core in every worker, the workers' threads would wait on each other.
 
     python examples/two_workers_sqlite.py [--trials 6] [--storage sqlite:///study.db]
 """
@@ -15,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import optuna
+from threadpoolctl import threadpool_limits
 
 from automl_meta import MetaLearnedSampler, load_dataset
 from automl_meta.evaluation import evaluate
@@ -39,7 +42,8 @@ def worker(storage: str, n_trials: int, seed: int) -> None:
 
     sampler = MetaLearnedSampler(ds.X, ds.y, families=FAST_FAMILIES, seed=seed)
     study = optuna.load_study(study_name="credit-g", storage=storage, sampler=sampler)
-    study.optimize(objective, n_trials=n_trials, catch=(RuntimeError,))
+    with threadpool_limits(limits=1):
+        study.optimize(objective, n_trials=n_trials, catch=(RuntimeError,))
 
 
 def main(storage: str, n_trials: int) -> optuna.Study:

@@ -38,7 +38,7 @@ def test_two_workers_on_one_sqlite_study():
 
 
 def test_grouped_validation_scores_new_groups_honestly():
-    out = run("grouped_validation.py", "--time", "8")
+    out = run("grouped_validation.py", "--trials", "15")
     scores = {name: (float(cv), float(new)) for name, cv, new in re.findall(
         r"(rows split freely|patients kept whole) +CV ROC AUC (\S+) +on new patients (\S+)",
         out)}
@@ -51,7 +51,7 @@ def test_grouped_validation_scores_new_groups_honestly():
 
 
 def test_credit_costs_searches_by_a_metric_of_ones_own():
-    out = run("credit_costs.py", "--time", "10")
+    out = run("credit_costs.py", "--trials", "10")
     costs = dict(re.findall(r"^(searched by ROC AUC|searched by cost|grant everyone|refuse "
                             r"everyone) +cost per new customer (\S+)", out, re.MULTILINE))
     assert set(costs) == {"searched by ROC AUC", "searched by cost", "grant everyone",
