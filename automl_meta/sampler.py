@@ -74,6 +74,23 @@ AFFORDABLE_SHARE = 0.25
 #: the trials it displaces (improvement per second, as in Snoek et al. 2012's "EI per
 #: second"); benchmarks/cost_weight.py measures the weight.
 COST_WEIGHT = 0.1
+#: Hand-over: from trial ``FALLBACK_AFTER`` on, a share ``FALLBACK_SHARE`` of the trials
+#: (every second one) is left whole to the ``fallback`` sampler (TPE). After a few dozen
+#: trials the adapted surrogate stops improving on the incumbents of small datasets,
+#: where TPE's density model keeps refining their region; the two alternate (measured
+#: with and without in docs/benchmarks.md and benchmarks/metalearner.py).
+FALLBACK_AFTER = 20
+FALLBACK_SHARE = 0.5
+
+
+def is_fallback_trial(number: int, after: int, share: float) -> bool:
+    """Whether trial ``number`` is left to the fallback sampler: from trial ``after`` on,
+    trials spread evenly so that ``share`` of them are (the first of them included)."""
+    k = number - after
+    if k < 0 or share <= 0:
+        return False
+    # Rounded so that a share such as 0.1 does not drift with floating-point error.
+    return math.ceil(round((k + 1) * share, 9)) > math.ceil(round(k * share, 9))
 
 
 def is_coverage_trial(number: int, n_startup: int) -> bool:
@@ -110,8 +127,10 @@ class MetaLearnedSampler(BaseSampler):
     incumbents highly, and studies that took them stalled; benchmarks/sampler.py). With
     probability ``exploration`` a trial instead takes a uniformly random configuration of
     the full space, so that no region stays out of reach; and a coverage trial now and
-    then takes the best candidate of a family not tried yet (``coverage``). Parameters
-    the sampler does not know go to ``fallback``.
+    then takes the best candidate of a family not tried yet (``coverage``). From trial
+    ``fallback_after`` on, a share ``fallback_share`` of the trials is left whole to
+    ``fallback`` (TPE), which refines the incumbents' region where the adapted surrogate
+    has stopped improving. Parameters the sampler does not know go to ``fallback`` too.
 
     Several workers can share one study on an RDB storage: the portfolio is indexed by
     trial number, each decision is written to the trial's system attributes
@@ -148,7 +167,16 @@ class MetaLearnedSampler(BaseSampler):
         ``"coverage"``), so that a family the meta-learner ranks low on this dataset
         still gets a trial.
     fallback : optuna.samplers.BaseSampler or None
-        For parameters outside the chosen configuration; None: ``TPESampler(seed=seed)``.
+        For parameters outside the chosen configuration, and for every parameter of the
+        hand-over trials; None: ``TPESampler(seed=seed)``.
+    fallback_after : int, default 20
+        The first trial that may be left to ``fallback`` (:data:`FALLBACK_AFTER`).
+    fallback_share : float, default 0.5
+        The share of the trials from ``fallback_after`` on that ``fallback`` proposes
+        whole, spread evenly (:func:`is_fallback_trial`; their source is ``"fallback"``);
+        0: none, the meta-learner chooses every trial. On datasets small enough for a
+        search to run dozens of trials, alternating with TPE found better
+        configurations than either alone (:data:`FALLBACK_SHARE`).
     time_left : callable or None
         For a search under a time budget: returns the seconds the search has left. Each
         trial's duration then calibrates a cost model (which hyperparameters make a
@@ -178,9 +206,11 @@ class MetaLearnedSampler(BaseSampler):
                  families: Sequence[str] | None = None, n_startup: int = N_STARTUP,
                  n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
                  coverage: bool = True, fallback: BaseSampler | None = None,
+                 fallback_after: int = FALLBACK_AFTER, fallback_share: float = FALLBACK_SHARE,
                  time_left=None, cost_weight: float = COST_WEIGHT, rows: int | None = None,
                  seed: int | None = None) -> None:
-        for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1)):
+        for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1),
+                                 ("fallback_after", fallback_after, 0)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise DataValidationError(f"{name} must be an integer >= {low}, got {value!r}")
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
@@ -189,8 +219,10 @@ class MetaLearnedSampler(BaseSampler):
                 and math.isfinite(cost_weight) and cost_weight >= 0):
             raise DataValidationError(
                 f"cost_weight must be a finite number >= 0, got {cost_weight!r}")
-        if not (isinstance(exploration, (int, float)) and 0 <= exploration <= 1):
-            raise DataValidationError(f"exploration must be within [0, 1], got {exploration!r}")
+        for name, value in (("exploration", exploration), ("fallback_share", fallback_share)):
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and 0 <= value <= 1):
+                raise DataValidationError(f"{name} must be within [0, 1], got {value!r}")
         if not isinstance(coverage, (bool, np.bool_)):
             raise DataValidationError(f"coverage must be True or False, got {coverage!r}")
         if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
@@ -212,6 +244,8 @@ class MetaLearnedSampler(BaseSampler):
         self._cost_weight = float(cost_weight)
         self._exploration = float(exploration)
         self._coverage = bool(coverage)
+        self._fallback_after = int(fallback_after)
+        self._fallback_share = float(fallback_share)
         self._seed = np.random.SeedSequence(seed).entropy if seed is None else int(seed)
         self._fallback = fallback if fallback is not None else optuna.samplers.TPESampler(
             seed=seed)
@@ -312,7 +346,8 @@ class MetaLearnedSampler(BaseSampler):
                 for _ in range(_CLAIM_ATTEMPTS):
                     choice = self._choose(study, trial, taken)
                     study._storage.set_trial_system_attr(trial._trial_id, _CONFIG_ATTR, choice)
-                    if not _claimed_earlier(study, trial, choice["params"]):
+                    if not choice["params"] or not _claimed_earlier(study, trial,
+                                                                    choice["params"]):
                         break
                     taken.add(_key(choice["params"]))
                 self._chosen[trial._trial_id] = choice["params"]
@@ -321,7 +356,10 @@ class MetaLearnedSampler(BaseSampler):
     def _choose(self, study: optuna.Study, trial: FrozenTrial, taken: set[str]) -> dict:
         """The trial's configuration: ``source``, ``params`` and what was predicted of it
         (``predicted_score`` and ``uncertainty`` for the surrogate's choices;
-        ``predicted_seconds`` under a time budget once a trial has finished)."""
+        ``predicted_seconds`` under a time budget once a trial has finished). A hand-over
+        trial's ``params`` are empty: the fallback sampler proposes every parameter."""
+        if is_fallback_trial(trial.number, self._fallback_after, self._fallback_share):
+            return {"source": "fallback", "params": {}}
         past = study._storage.get_all_trials(study._study_id, deepcopy=False)
         affordable = self._affordability(past)
         choice = self._decide(study, trial, taken, past, affordable)

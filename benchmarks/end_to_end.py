@@ -749,7 +749,7 @@ def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
                    steps: int | None, cache: Path, seed: int = 0) -> tuple[list[str], Path]:
     """The fold's test dataset names and a knowledge-base folder that knows only the
     other folds: their tables plus a meta-learner trained on them (``metalearner/``)."""
-    from metalearner import code_version, group_folds, trained, training_names
+    from metalearner import group_folds, learner_version, trained, training_names
 
     names = sorted(kb.datasets["name"])
     test = group_folds(kb.datasets, names, folds, seed=seed)[fold]
@@ -760,7 +760,7 @@ def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
     learner = trained(kb, method, steps, train, cache / "metalearners", seed=seed)
     restricted = kb.subset(train)
     key = hashlib.sha256(json.dumps([folds, fold, method, steps, seed, train, kb.counts(),
-                                     code_version()]).encode()).hexdigest()[:16]
+                                     learner_version()]).encode()).hexdigest()[:16]
     folder = cache / f"knowledge-base-fold{fold}-{key}"
     restricted.save(folder, built_with=f"benchmarks/end_to_end.py fold {fold} of {folds}")
     learner.save(folder / "metalearner")

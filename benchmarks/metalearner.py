@@ -49,7 +49,14 @@ from automl_meta.metadataset.store import Store
 from automl_meta.metafeatures import MetaFeatureNormalizer
 from automl_meta.metalearner import DEFAULT_METHOD, METHODS, MetaLearner
 from automl_meta.recommendation import diverse_top, population_portfolio, startup_order
-from automl_meta.sampler import BETA, N_STARTUP, is_coverage_trial
+from automl_meta.sampler import (
+    BETA,
+    FALLBACK_AFTER,
+    FALLBACK_SHARE,
+    N_STARTUP,
+    is_coverage_trial,
+    is_fallback_trial,
+)
 from automl_meta.spaces import encode, from_unit, get_family
 
 BUDGETS = (1, 3, 5, 10, 25, 50)
@@ -139,16 +146,20 @@ def random_search(pool: Pool, budget: int, seed: int) -> list[int]:
 
 def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budget: int,
                      adapt: bool, adapt_steps: int | None = None,
-                     portfolio: list[tuple[str, int]] = ()) -> list[int]:
+                     portfolio: list[tuple[str, int]] = (),
+                     fallback_share: float = FALLBACK_SHARE, seed: int = 0) -> list[int]:
     """What :class:`~automl_meta.sampler.MetaLearnedSampler` does, over the pool: the
     zero-shot start first (``N_STARTUP`` configurations ordered as
     :func:`~automl_meta.recommendation.startup_order` orders them: the learner's diverse
     top alternating with the training datasets' ``portfolio``, whose first configuration
     goes first unless the learner is confident of its own), then UCB over the remaining
     pool, where a coverage trial (:func:`~automl_meta.sampler.is_coverage_trial`) takes
-    the best of the families not picked yet; the surrogate re-adapts after each of the
-    first 10 trials, then every 5 (adaptation always restarts from the meta-learned
-    weights)."""
+    the best of the families not picked yet, and a hand-over trial
+    (:func:`~automl_meta.sampler.is_fallback_trial`, ``fallback_share`` of the trials from
+    ``FALLBACK_AFTER`` on) takes the pool configuration nearest to the proposal of a TPE
+    study told every pick so far (:class:`PoolStudy`; the sampler's fallback,
+    ``TPESampler(seed=seed)``); the surrogate re-adapts after each of the first 10
+    trials, then every 5 (adaptation always restarts from the meta-learned weights)."""
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
     index = {key: i for i, key in enumerate(pool.keys)}
@@ -157,12 +168,19 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
                           lambda f, p: encode(f, pool.task, p))
     picks = startup_order(learned, [index[key] for key in portfolio if key in index], mean,
                           std, k)
+    tpe = PoolStudy(pool, optuna.samplers.TPESampler(seed=seed), seed)
+    for i in picks:
+        tpe.observe(i)
     model = learner
     for t in range(len(picks), min(budget, len(pool.losses))):
         if adapt and (t <= 10 or t % 5 == 0):
             trials = [(pool.families[i], pool.params[i], pool.scores[i]) for i in picks]
             model = learner.adapt(features, trials, task=pool.task, steps=adapt_steps,
                                   rows=pool.rows)
+        if is_fallback_trial(t, FALLBACK_AFTER, fallback_share):
+            picks.append(tpe.propose(picks))
+            tpe.observe(picks[-1])
+            continue
         remaining = [i for i in range(len(pool.losses)) if i not in picks]
         mean, std = model.predict(features, [pool.families[i] for i in remaining],
                                   [pool.params[i] for i in remaining], task=pool.task,
@@ -174,6 +192,7 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
             if untried.any():
                 acquisition = np.where(untried, acquisition, -np.inf)
         picks.append(remaining[int(np.argmax(acquisition))])
+        tpe.observe(picks[-1])
     return picks
 
 
@@ -194,41 +213,50 @@ def _unit_coordinates(family: str, task: str, params: dict) -> list[float]:
     return coords + [0.5] * (UNITS - len(coords))
 
 
-def optuna_search(pool: Pool, budget: int, sampler: optuna.samplers.BaseSampler,
-                  seed: int, first: list[int] = ()) -> list[int]:
-    """Pool-restricted Optuna search (see the module docstring for the mapping)."""
-    families = sorted(set(pool.families))
-    space = {"family": CategoricalDistribution(families),
-             **{f"u{j}": FloatDistribution(0.0, 1.0) for j in range(UNITS)}}
-    rng = np.random.default_rng(seed)
-    study = optuna.create_study(sampler=sampler)
-    picks: list[int] = []
+class PoolStudy:
+    """An Optuna study over the pool (see the module docstring for the mapping): picks
+    are told to it with :meth:`observe`, and :meth:`propose` maps the sampler's next
+    proposal to an unpicked pool configuration."""
 
-    def observe(i: int) -> None:
+    def __init__(self, pool: Pool, sampler: optuna.samplers.BaseSampler, seed: int):
+        self.pool, self.rng = pool, np.random.default_rng(seed)
+        self.space = {"family": CategoricalDistribution(sorted(set(pool.families))),
+                      **{f"u{j}": FloatDistribution(0.0, 1.0) for j in range(UNITS)}}
+        self.study = optuna.create_study(sampler=sampler)
+
+    def observe(self, i: int) -> None:
+        pool = self.pool
         coords = _unit_coordinates(pool.families[i], pool.task, pool.params[i])
-        study.add_trial(optuna.trial.create_trial(
+        self.study.add_trial(optuna.trial.create_trial(
             params={"family": pool.families[i], **{f"u{j}": c for j, c in enumerate(coords)}},
-            distributions=space, value=float(pool.losses[i])))
-        picks.append(i)
+            distributions=self.space, value=float(pool.losses[i])))
 
-    for i in first:
-        if len(picks) < budget:
-            observe(i)
-    while len(picks) < min(budget, len(pool.losses)):
-        trial = study.ask(space)
+    def propose(self, picks: list[int]) -> int:
+        pool = self.pool
+        trial = self.study.ask(self.space)
         family = trial.params["family"]
         proposal = from_unit(family, pool.task, np.array(
             [trial.params[f"u{j}"] for j in range(len(get_family(family).params(pool.task)))]))
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         candidates = [i for i in range(len(pool.losses))
                       if pool.families[i] == family and i not in picks]
-        if candidates:
-            target = encode(family, pool.task, proposal)
-            distances = [np.linalg.norm(encode(family, pool.task, pool.params[i]) - target)
-                         for i in candidates]
-            observe(candidates[int(np.argmin(distances))])
-        else:
-            observe(int(rng.choice([i for i in range(len(pool.losses)) if i not in picks])))
+        if not candidates:
+            return int(self.rng.choice([i for i in range(len(pool.losses)) if i not in picks]))
+        target = encode(family, pool.task, proposal)
+        distances = [np.linalg.norm(encode(family, pool.task, pool.params[i]) - target)
+                     for i in candidates]
+        return candidates[int(np.argmin(distances))]
+
+
+def optuna_search(pool: Pool, budget: int, sampler: optuna.samplers.BaseSampler,
+                  seed: int, first: list[int] = ()) -> list[int]:
+    """Pool-restricted Optuna search (:class:`PoolStudy`)."""
+    study, picks = PoolStudy(pool, sampler, seed), list(first[:budget])
+    for i in picks:
+        study.observe(i)
+    while len(picks) < min(budget, len(pool.losses)):
+        picks.append(study.propose(picks))
+        study.observe(picks[-1])
     return picks
 
 
@@ -269,7 +297,7 @@ def knn_first(pool: Pool, embedding: np.ndarray, train: list[Pool],
 def trained(kb: KnowledgeBase, method: str, steps: int | None, train_names: list[str],
             cache: Path, seed: int) -> MetaLearner:
     """A meta-learner trained on ``train_names``, from the cache when already there."""
-    key = _digest([method, steps, seed, sorted(train_names), kb.counts(), code_version()])
+    key = _digest([method, steps, seed, sorted(train_names), kb.counts(), learner_version()])
     folder = cache / f"{method}-{key}"
     if (folder / "config.json").is_file():
         return MetaLearner.load(folder, device="cpu")
@@ -277,6 +305,15 @@ def trained(kb: KnowledgeBase, method: str, steps: int | None, train_names: list
         kb, datasets=train_names)
     learner.save(folder)
     return learner
+
+
+def learner_version() -> str:
+    """A digest of the meta-learner's source: trained meta-learners are reused while it
+    stays the same."""
+    import automl_meta
+
+    root = Path(automl_meta.__file__).parent
+    return _digest([f.read_text() for f in sorted((root / "metalearner").glob("*.py"))])
 
 
 def code_version() -> str:
@@ -382,9 +419,12 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
                 runs = [(f"meta-learner ({m})", surrogate_search,
                          (learners[m], features, pool, budget),
                          {"adapt": True, "portfolio": portfolio}) for m in METHODS]
+                runs.append((f"meta-learner ({DEFAULT}) without hand-over", surrogate_search,
+                             (learners[DEFAULT], features, pool, budget),
+                             {"adapt": True, "portfolio": portfolio, "fallback_share": 0.0}))
                 runs.append((f"zero-shot only ({DEFAULT})", surrogate_search,
                              (learners[DEFAULT], features, pool, budget),
-                             {"adapt": False, "portfolio": portfolio}))
+                             {"adapt": False, "portfolio": portfolio, "fallback_share": 0.0}))
                 runs += [("surrogate from scratch", surrogate_search,
                           (scratch[s], features, pool, budget),
                           {"adapt": True, "adapt_steps": 30}) for s in range(seeds)]

@@ -55,7 +55,9 @@ def test_every_method_runs_then_a_rerun_redoes_only_what_changed(kb, tmp_path, m
                       log=lambda *_: None, progress=False)
     assert again["records"] == first["records"]
 
-    # Other meta-learner code: the surrogate searches run again, the baselines do not.
+    # Other sampler code: the surrogate searches run again, the baselines do not, and
+    # the meta-learners (whose own code is the same) are not trained again.
+    learners = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
     monkeypatch.setattr(bench, "trained", trained)
     monkeypatch.setattr(bench, "code_version", lambda: "changed")
     calls = []
@@ -63,7 +65,9 @@ def test_every_method_runs_then_a_rerun_redoes_only_what_changed(kb, tmp_path, m
                         lambda *a, **k: calls.append(1) or search(*a, **k))
     changed = bench.run(kb, folds=2, seeds=1, quick=True, gp_every=1000, cache=tmp_path,
                         log=lambda *_: None, progress=False)
-    assert len(calls) == len(datasets) * (len(bench.METHODS) + 2)  # + zero-shot, scratch
+    # + without hand-over, zero-shot, scratch
+    assert len(calls) == len(datasets) * (len(bench.METHODS) + 3)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == learners
     key = ("dataset", "method")
     assert sorted(tuple(r[k] for k in key) for r in changed["records"]) == sorted(
         tuple(r[k] for k in key) for r in first["records"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import threading
 import warnings
@@ -23,6 +24,7 @@ from automl_meta.sampler import (
     MetaLearnedSampler,
     config_from_params,
     is_coverage_trial,
+    is_fallback_trial,
     trial_params,
     warm_start_study,
 )
@@ -126,6 +128,44 @@ def test_coverage_trials_take_a_family_not_tried_yet(meta_trained):
     assert "coverage" not in sources(study)
 
 
+def test_hand_over_trials_leave_every_parameter_to_the_fallback(meta_trained):
+    class Spy(optuna.samplers.RandomSampler):
+        asked: list[tuple[int, str]] = []
+
+        def sample_independent(self, study, trial, name, distribution):
+            self.asked.append((trial.number, name))
+            return super().sample_independent(study, trial, name, distribution)
+
+    spy = Spy(seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(
+        meta_trained, HELD_OUT[0], n_startup=2, exploration=0.0, fallback=spy,
+        fallback_after=4, fallback_share=0.5, seed=0))
+    study.optimize(objective_for(HELD_OUT[0]), n_trials=10)
+    handed = [t.number for t in study.trials if sources(study)[t.number] == "fallback"]
+    assert handed == [4, 6, 8]
+    for t in study.trials:
+        asked = {name for number, name in spy.asked if number == t.number}
+        if t.number in handed:
+            assert asked == set(t.params) and "family" in asked
+            assert t.system_attrs[CONFIG]["params"] == {}
+        else:
+            assert not asked
+
+    study = optuna.create_study(direction="maximize", sampler=sampler_for(
+        meta_trained, HELD_OUT[0], n_startup=2, fallback_after=0, fallback_share=0.0, seed=0))
+    study.optimize(objective_for(HELD_OUT[0]), n_trials=6)
+    assert "fallback" not in sources(study)
+
+
+@pytest.mark.parametrize("share", [0.1, 0.25, 1 / 3, 0.5, 0.7, 1.0])
+def test_the_hand_over_schedule_spreads_its_share(share):
+    numbers = [n for n in range(130) if is_fallback_trial(n, 30, share)]
+    assert numbers[0] == 30 and len(numbers) == math.ceil(round(100 * share, 9))
+    gaps = np.diff(numbers)
+    assert gaps.max() - gaps.min() <= 1
+    assert not any(is_fallback_trial(n, 0, 0.0) for n in range(50))
+
+
 def test_families_restrict_the_choices(meta_trained):
     study = optuna.create_study(direction="maximize", sampler=sampler_for(
         meta_trained, HELD_OUT[3], families=["knn"], seed=0))
@@ -140,6 +180,9 @@ def test_bad_sampler_arguments_are_named(meta_trained):
                           ({"exploration": 2.0}, "exploration"),
                           ({"n_candidates": 0}, "n_candidates"),
                           ({"fallback": "tpe"}, "fallback"),
+                          ({"fallback_share": 1.5}, "fallback_share must be within"),
+                          ({"fallback_share": True}, "fallback_share must be within"),
+                          ({"fallback_after": -1}, "fallback_after must be an integer"),
                           ({"coverage": "yes"}, "coverage must be True or False"),
                           ({"cost_weight": -0.1}, "cost_weight must be a finite number"),
                           ({"cost_weight": True}, "cost_weight must be a finite number"),
