@@ -174,9 +174,10 @@ class MetaLearnedSampler(BaseSampler):
     fallback_share : float, default 0.5
         The share of the trials from ``fallback_after`` on that ``fallback`` proposes
         whole, spread evenly (:func:`is_fallback_trial`; their source is ``"fallback"``);
-        0: none, the meta-learner chooses every trial. On datasets small enough for a
-        search to run dozens of trials, alternating with TPE found better
-        configurations than either alone (:data:`FALLBACK_SHARE`).
+        0: none, the meta-learner chooses every trial. Under ``time_left`` a proposal
+        predicted not to fit is drawn again (the surrogate chooses when none fits). On
+        datasets small enough for a search to run dozens of trials, alternating with
+        TPE found better configurations than either alone (:data:`FALLBACK_SHARE`).
     time_left : callable or None
         For a search under a time budget: returns the seconds the search has left. Each
         trial's duration then calibrates a cost model (which hyperparameters make a
@@ -356,13 +357,14 @@ class MetaLearnedSampler(BaseSampler):
     def _choose(self, study: optuna.Study, trial: FrozenTrial, taken: set[str]) -> dict:
         """The trial's configuration: ``source``, ``params`` and what was predicted of it
         (``predicted_score`` and ``uncertainty`` for the surrogate's choices;
-        ``predicted_seconds`` under a time budget once a trial has finished). A hand-over
-        trial's ``params`` are empty: the fallback sampler proposes every parameter."""
-        if is_fallback_trial(trial.number, self._fallback_after, self._fallback_share):
-            return {"source": "fallback", "params": {}}
+        ``predicted_seconds`` under a time budget once a trial has finished)."""
         past = study._storage.get_all_trials(study._study_id, deepcopy=False)
         affordable = self._affordability(past)
-        choice = self._decide(study, trial, taken, past, affordable)
+        choice = None
+        if is_fallback_trial(trial.number, self._fallback_after, self._fallback_share):
+            choice = self._hand_over(study, trial, past, affordable)
+        if choice is None:
+            choice = self._decide(study, trial, taken, past, affordable)
         seconds = float(affordable([choice["params"]], with_seconds=True)[1][0])
         return {**choice, "predicted_seconds": seconds} if seconds > 0 else choice
 
@@ -413,6 +415,33 @@ class MetaLearnedSampler(BaseSampler):
             np.argmin(seconds))
         return {"source": source, "params": space.to_params(configs[fresh[i]]),
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
+
+    def _hand_over(self, study: optuna.Study, trial: FrozenTrial, past: list[FrozenTrial],
+                   affordable) -> dict | None:
+        """A hand-over trial's configuration, every parameter proposed by the fallback
+        sampler; None when none of its proposals is affordable (the surrogate then
+        chooses, weighing cost): TPE knows nothing of cost, and one slow proposal can use
+        up what is left of a short budget. In a custom search space the fallback samples
+        the objective's parameters as they are asked for (``params`` empty)."""
+        space = self._space
+        if not isinstance(space, _FamilySpace):
+            return {"source": "fallback", "params": {}}
+        families = list(space.context.families)
+        # The objective's own distribution of ``family``, for the fallback to model it.
+        choices = next((t.distributions["family"] for t in reversed(past)
+                        if "family" in t.distributions), CategoricalDistribution(families))
+        for _ in range(1 if self._costs is None else _EXPLORATION_DRAWS):
+            family = self._fallback.sample_independent(study, trial, "family", choices)
+            if family not in families:
+                continue
+            params: dict = {}
+            for p in get_family(family).params(space.task):
+                if p.is_active(params):
+                    params[p.name] = self._fallback.sample_independent(
+                        study, trial, f"{family}__{p.name}", p.distribution)
+            if affordable([trial_params(family, params)])[0]:
+                return {"source": "fallback", "params": trial_params(family, params)}
+        return None
 
     def _affordability(self, past: Sequence[FrozenTrial]):
         """A function telling which of a list of trial parameters fit in the time left

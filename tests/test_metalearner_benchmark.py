@@ -95,3 +95,27 @@ def test_pools_are_the_base_protocol_and_surrogates_predict_for_its_rows(monkeyp
     features = kb.metafeatures.set_index("dataset").loc["task000"]
     picks = bench.surrogate_search(learner, features, pools["task000"], 8, adapt=True)
     assert len(picks) == 8 and len(rows_asked) > 3 and set(rows_asked) == {1000.0}
+
+
+def test_the_surrogate_search_hands_trials_over_as_the_sampler_does(monkeypatch):
+    kb = synthetic_kb(n_tasks=4)
+    pool = bench.pools_of(kb.scores(), 2)["task000"]
+    features = kb.metafeatures.set_index("dataset").loc["task000"]
+    learner = bench.MetaLearner(steps=0, n_members=2, hidden_size=16, device="cpu").fit(kb)
+    proposed_at = []
+    propose = bench.PoolStudy.propose
+
+    def spy(self, picks):
+        proposed_at.append(len(picks))
+        return propose(self, picks)
+
+    monkeypatch.setattr(bench.PoolStudy, "propose", spy)
+    budget = bench.FALLBACK_AFTER + 9
+    alone = bench.surrogate_search(learner, features, pool, budget, adapt=True,
+                                   fallback_share=0.0)
+    assert proposed_at == []
+    handing = bench.surrogate_search(learner, features, pool, budget, adapt=True)
+    assert proposed_at == list(range(bench.FALLBACK_AFTER, budget, 2))
+    assert len(set(handing)) == len(handing) == budget
+    assert handing[:bench.FALLBACK_AFTER] == alone[:bench.FALLBACK_AFTER]
+    assert handing != alone

@@ -147,7 +147,7 @@ def test_hand_over_trials_leave_every_parameter_to_the_fallback(meta_trained):
         asked = {name for number, name in spy.asked if number == t.number}
         if t.number in handed:
             assert asked == set(t.params) and "family" in asked
-            assert t.system_attrs[CONFIG]["params"] == {}
+            assert t.system_attrs[CONFIG]["params"] == t.params
         else:
             assert not asked
 
@@ -256,6 +256,18 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
     # Weighing cost, the surrogate's trials go to the family 100 times cheaper.
     assert families["frugal"][:5] == families["ample"][:5]
     assert families["frugal"][5:].count("lightgbm") < families["ample"][5:].count("lightgbm")
+
+    # Hand-over trials: the fallback's proposals are screened as the surrogate's are.
+    handed = {}
+    for name, left in [("ample", 1000.0), ("short", 0.4)]:
+        study = optuna.create_study(direction="maximize", sampler=sampler_for(
+            trained, latent, seed=0, time_left=lambda left=left: left,
+            fallback=optuna.samplers.RandomSampler(seed=0), fallback_after=5,
+            fallback_share=1.0))
+        study.optimize(slow_lightgbm(latent), n_trials=12)
+        assert sources(study)[5:] == ["fallback"] * 7
+        handed[name] = [t.params["family"] for t in study.trials[5:]]
+    assert "lightgbm" in handed["ample"] and "lightgbm" not in handed["short"]
 
 
 def test_costs_learned_from_the_knowledge_base_rank_configurations():
