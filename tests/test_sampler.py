@@ -129,11 +129,11 @@ def test_coverage_trials_take_a_family_not_tried_yet(meta_trained):
 
 
 def test_hand_over_trials_leave_every_parameter_to_the_fallback(meta_trained):
-    class Spy(optuna.samplers.RandomSampler):
-        asked: list[tuple[int, str]] = []
+    asked: list[tuple[int, str]] = []
 
+    class Spy(optuna.samplers.RandomSampler):
         def sample_independent(self, study, trial, name, distribution):
-            self.asked.append((trial.number, name))
+            asked.append((trial.number, name))
             return super().sample_independent(study, trial, name, distribution)
 
     spy = Spy(seed=0)
@@ -144,12 +144,12 @@ def test_hand_over_trials_leave_every_parameter_to_the_fallback(meta_trained):
     handed = [t.number for t in study.trials if sources(study)[t.number] == "fallback"]
     assert handed == [4, 6, 8]
     for t in study.trials:
-        asked = {name for number, name in spy.asked if number == t.number}
+        names = {name for number, name in asked if number == t.number}
         if t.number in handed:
-            assert asked == set(t.params) and "family" in asked
+            assert names == set(t.params) and "family" in names
             assert t.system_attrs[CONFIG]["params"] == t.params
         else:
-            assert not asked
+            assert not names
 
     study = optuna.create_study(direction="maximize", sampler=sampler_for(
         meta_trained, HELD_OUT[0], n_startup=2, fallback_after=0, fallback_share=0.0, seed=0))
@@ -163,6 +163,9 @@ def test_the_hand_over_schedule_spreads_its_share(share):
     assert numbers[0] == 30 and len(numbers) == math.ceil(round(100 * share, 9))
     gaps = np.diff(numbers)
     assert gaps.max() - gaps.min() <= 1
+
+
+def test_a_zero_share_hands_nothing_over():
     assert not any(is_fallback_trial(n, 0, 0.0) for n in range(50))
 
 
