@@ -40,6 +40,7 @@ from automl_meta.exceptions import (
 from automl_meta.metalearner import DEFAULT_METHOD
 from automl_meta.spaces import (
     FAMILIES,
+    default_params,
     from_unit,
     get_family,
     validate_params,
@@ -81,16 +82,32 @@ COST_WEIGHT = 0.1
 #: with and without in docs/benchmarks.md and benchmarks/metalearner.py).
 FALLBACK_AFTER = 20
 FALLBACK_SHARE = 0.5
+#: With ``time_left``: a family not tried yet whose defaults are predicted to take at most
+#: ``PROBE_SHARE`` of the median finished trial's time gets a trial of them at once (a
+#: probe), before the start and the coverage schedule reach it. Counted in trials, as in
+#: benchmarks/metalearner.py, covering families early does not pay; counted in seconds, a
+#: probe costs at most a fifth of a trial, and on a dataset where every trial is slow a
+#: family the meta-learner ranks low (linear models on Hill_Valley) is otherwise never
+#: reached within the budget.
+PROBE_SHARE = 0.2
 
 
 def is_fallback_trial(number: int, after: int, share: float) -> bool:
     """Whether trial ``number`` is left to the fallback sampler: from trial ``after`` on,
     trials spread evenly so that ``share`` of them are (the first of them included)."""
     k = number - after
-    if k < 0 or share <= 0:
+    if k < 0:
         return False
     # Rounded so that a share such as 0.1 does not drift with floating-point error.
     return math.ceil(round((k + 1) * share, 9)) > math.ceil(round(k * share, 9))
+
+
+def trial_seconds(trial: FrozenTrial) -> float | None:
+    """How long a finished (complete or failed) trial took; None for one still running."""
+    if (trial.state not in (TrialState.COMPLETE, TrialState.FAIL)
+            or trial.datetime_start is None or trial.datetime_complete is None):
+        return None
+    return (trial.datetime_complete - trial.datetime_start).total_seconds()
 
 
 def is_coverage_trial(number: int, n_startup: int) -> bool:
@@ -127,10 +144,12 @@ class MetaLearnedSampler(BaseSampler):
     incumbents highly, and studies that took them stalled; benchmarks/sampler.py). With
     probability ``exploration`` a trial instead takes a uniformly random configuration of
     the full space, so that no region stays out of reach; and a coverage trial now and
-    then takes the best candidate of a family not tried yet (``coverage``). From trial
-    ``fallback_after`` on, a share ``fallback_share`` of the trials is left whole to
-    ``fallback`` (TPE), which refines the incumbents' region where the adapted surrogate
-    has stopped improving. Parameters the sampler does not know go to ``fallback`` too.
+    then takes the best candidate of a family not tried yet (``coverage``); under a time
+    budget, such a family is probed at once, with its defaults, when they are predicted
+    to cost a small share of a trial (``probe_share``). From trial ``fallback_after`` on,
+    a share ``fallback_share`` of the trials is left whole to ``fallback`` (TPE), which
+    refines the incumbents' region where the adapted surrogate has stopped improving.
+    Parameters the sampler does not know go to ``fallback`` too.
 
     Several workers can share one study on an RDB storage: the portfolio is indexed by
     trial number, each decision is written to the trial's system attributes
@@ -195,6 +214,12 @@ class MetaLearnedSampler(BaseSampler):
         that a slow configuration must be predicted that much better than a fast one;
         0: cost screens unaffordable configurations only. Ignored without
         ``time_left``.
+    probe_share : float, default 0.2
+        With ``time_left``: once a trial has finished, a family not tried yet whose
+        defaults are predicted to take at most this share of the median finished trial
+        gets the next trial, with its defaults (a probe: source ``"probe"``, one per
+        family; the zero-shot start resumes after it). :data:`PROBE_SHARE`; 0: no
+        probes. Ignored without ``time_left``.
     rows : int or None
         The rows each trial trains and validates on, when the objective uses a subsample
         of the dataset; None: all of them. What the meta-learner predicts for (see
@@ -208,7 +233,8 @@ class MetaLearnedSampler(BaseSampler):
                  n_candidates: int = 64, beta: float = BETA, exploration: float = 0.1,
                  coverage: bool = True, fallback: BaseSampler | None = None,
                  fallback_after: int = FALLBACK_AFTER, fallback_share: float = FALLBACK_SHARE,
-                 time_left=None, cost_weight: float = COST_WEIGHT, rows: int | None = None,
+                 time_left=None, cost_weight: float = COST_WEIGHT,
+                 probe_share: float = PROBE_SHARE, rows: int | None = None,
                  seed: int | None = None) -> None:
         for name, value, low in (("n_startup", n_startup, 0), ("n_candidates", n_candidates, 1),
                                  ("fallback_after", fallback_after, 0)):
@@ -220,7 +246,8 @@ class MetaLearnedSampler(BaseSampler):
                 and math.isfinite(cost_weight) and cost_weight >= 0):
             raise DataValidationError(
                 f"cost_weight must be a finite number >= 0, got {cost_weight!r}")
-        for name, value in (("exploration", exploration), ("fallback_share", fallback_share)):
+        for name, value in (("exploration", exploration), ("fallback_share", fallback_share),
+                            ("probe_share", probe_share)):
             if not (isinstance(value, (int, float)) and not isinstance(value, bool)
                     and 0 <= value <= 1):
                 raise DataValidationError(f"{name} must be within [0, 1], got {value!r}")
@@ -243,6 +270,7 @@ class MetaLearnedSampler(BaseSampler):
         self._n_candidates = int(n_candidates)
         self._beta = float(beta)
         self._cost_weight = float(cost_weight)
+        self._probe_share = float(probe_share)
         self._exploration = float(exploration)
         self._coverage = bool(coverage)
         self._fallback_after = int(fallback_after)
@@ -364,24 +392,36 @@ class MetaLearnedSampler(BaseSampler):
         if is_fallback_trial(trial.number, self._fallback_after, self._fallback_share):
             choice = self._hand_over(study, trial, past, affordable)
         if choice is None:
+            choice = self._probe(trial, past, taken, affordable)
+        if choice is None:
             choice = self._decide(study, trial, taken, past, affordable)
         seconds = float(affordable([choice["params"]], with_seconds=True)[1][0])
         return {**choice, "predicted_seconds": seconds} if seconds > 0 else choice
+
+    @staticmethod
+    def _others(trial: FrozenTrial, past: list[FrozenTrial], taken: set[str]
+                ) -> tuple[list[FrozenTrial], list[dict], set[str]]:
+        """The study's other trials, the parameters they ran or claimed, and the keys of
+        those and of ``taken`` (configurations this trial may not propose)."""
+        others = [t for t in past if t._trial_id != trial._trial_id]
+        claimed = [t.params for t in others if t.params]
+        claimed += [t.system_attrs[_CONFIG_ATTR]["params"] for t in others
+                    if _CONFIG_ATTR in t.system_attrs]
+        return others, claimed, {_key(p) for p in claimed} | taken
 
     def _decide(self, study: optuna.Study, trial: FrozenTrial, taken: set[str],
                 past: list[FrozenTrial], affordable) -> dict:
         space = self._space
         rng = np.random.default_rng([self._seed, trial.number, len(taken)])
-        others = [t for t in past if t._trial_id != trial._trial_id]
-        claimed = [t.params for t in others if t.params]
-        claimed += [t.system_attrs[_CONFIG_ATTR]["params"] for t in others
-                    if _CONFIG_ATTR in t.system_attrs]
-        seen = {_key(p) for p in claimed} | taken
-        if trial.number < self._n_startup:
+        others, claimed, seen = self._others(trial, past, taken)
+        # Probes come on top of the zero-shot start, which resumes where it was.
+        position = trial.number - sum(t.system_attrs.get(_CONFIG_ATTR, {}).get("source")
+                                      == "probe" for t in others)
+        if position < self._n_startup:
             portfolio = self._zero_shot_portfolio()
-            if (trial.number < len(portfolio) and _key(portfolio[trial.number]) not in seen
-                    and affordable([portfolio[trial.number]])[0]):
-                return {"source": "portfolio", "params": portfolio[trial.number]}
+            if (position < len(portfolio) and _key(portfolio[position]) not in seen
+                    and affordable([portfolio[position]])[0]):
+                return {"source": "portfolio", "params": portfolio[position]}
         if rng.random() < self._exploration:
             drawn = [space.random(rng) for _ in range(
                 1 if self._costs is None else _EXPLORATION_DRAWS)]
@@ -414,6 +454,40 @@ class MetaLearnedSampler(BaseSampler):
         i = int(np.argmax(np.where(ok, acquisition, -np.inf))) if ok.any() else int(
             np.argmin(seconds))
         return {"source": source, "params": space.to_params(configs[fresh[i]]),
+                "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
+
+    def _probe(self, trial: FrozenTrial, past: list[FrozenTrial], taken: set[str],
+               affordable) -> dict | None:
+        """A probe trial's configuration (``probe_share``): the defaults of a family not
+        tried yet, predicted to take at most ``probe_share`` of the median finished trial
+        (of several such families, the one the meta-learner rates best by its upper
+        confidence bound); None when there is none, no time budget or no finished trial.
+        A family's defaults are its typical member: its best-rated candidate would be the
+        meta-learner's guess in a family it rates low, where it may well be wrong."""
+        space = self._space
+        if self._costs is None or self._probe_share <= 0:
+            return None
+        durations = [s for s in map(trial_seconds, past) if s is not None]
+        if not durations:
+            return None
+        _, claimed, seen = self._others(trial, past, taken)
+        tried = {space.family_of(c) for c in map(space.parse, claimed) if c is not None}
+        defaults = [space.to_params((f, default_params(f, space.task)))
+                    for f in space.context.families if f not in tried]
+        defaults = [p for p in defaults if _key(p) not in seen]
+        if not defaults:
+            return None
+        ok, seconds = affordable(defaults, with_seconds=True)
+        cheap = np.flatnonzero(ok & (seconds > 0)
+                               & (seconds <= self._probe_share * np.median(durations)))
+        if not cheap.size:
+            return None
+        configs = [space.parse(defaults[i]) for i in cheap]
+        families, hyperparameters = space.encode(self._learner, configs)
+        mean, std = self._learner._predict_encoded(space.embedding(self._learner), families,
+                                                   hyperparameters)
+        i = int(np.argmax(mean + self._beta * std))
+        return {"source": "probe", "params": defaults[cheap[i]],
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
 
     def _hand_over(self, study: optuna.Study, trial: FrozenTrial, past: list[FrozenTrial],
@@ -572,28 +646,33 @@ class _Costs:
 
     def calibrate(self, past: Sequence[FrozenTrial]) -> dict[str | None, float] | None:
         """Per-family log offsets (key None: all families) from the finished trials'
-        durations; None before any trial has finished."""
+        durations; None before any trial has finished.
+
+        A family not tried yet takes the offsets of the trials that were not probes
+        (while there are any): a probe's trial is so short that the study's fixed cost
+        per trial dominates it, and carried to a slower family's configurations its
+        offset would predict them several times too slow."""
         offsets: dict[str, list[float]] = {}
+        transfer: dict[str, list[float]] = {}
         for t in past:
-            if t.state not in (TrialState.COMPLETE, TrialState.FAIL) or \
-                    t.datetime_start is None or t.datetime_complete is None:
+            config, seconds = config_from_params(t.params), trial_seconds(t)
+            if config is None or seconds is None or seconds <= 0:
                 continue
-            config = config_from_params(t.params)
-            seconds = (t.datetime_complete - t.datetime_start).total_seconds()
-            if config is None or seconds <= 0:
-                continue
-            offsets.setdefault(config[0], []).append(
-                math.log(seconds) - self.relative(*config))
+            offset = math.log(seconds) - self.relative(*config)
+            offsets.setdefault(config[0], []).append(offset)
+            if t.system_attrs.get(_CONFIG_ATTR, {}).get("source") != "probe":
+                transfer.setdefault(config[0], []).append(offset)
         if not offsets:
             return None
+        transfer = transfer or offsets
         scale: dict[str | None, float] = {f: float(np.mean(v)) for f, v in offsets.items()}
-        scale[None] = float(np.mean([x for v in offsets.values() for x in v]))
+        scale[None] = float(np.mean([x for v in transfer.values() for x in v]))
         for family in self.families:
             if family not in scale and family in self.growth:
-                known = [f for f in offsets if f in self.growth]
+                known = [f for f in transfer if f in self.growth]
                 if known:
-                    scale[family] = float(np.mean([scale[f] + self.shift(family, f)
-                                                   for f in known]))
+                    scale[family] = float(np.mean([np.mean(transfer[f])
+                                                   + self.shift(family, f) for f in known]))
         return scale
 
     def shift(self, family: str, tried: str) -> float:

@@ -49,7 +49,11 @@ def sampler_for(meta_trained, latent, **kwargs) -> MetaLearnedSampler:
 
 
 def sources(study: optuna.Study) -> list[str]:
-    return [t.system_attrs[CONFIG]["source"] for t in study.trials]
+    return sources_of(study.trials)
+
+
+def sources_of(trials) -> list[str]:
+    return [t.system_attrs[CONFIG]["source"] for t in trials]
 
 
 def test_trial_params_round_trip():
@@ -271,6 +275,64 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
         assert sources(study)[5:] == ["fallback"] * 7
         handed[name] = [t.params["family"] for t in study.trials[5:]]
     assert "lightgbm" in handed["ample"] and "lightgbm" not in handed["short"]
+
+
+def test_probes_try_a_cheap_family_with_its_defaults_and_the_start_resumes(meta_trained):
+    from synthetic import synthetic_kb
+
+    latent = HELD_OUT[1]  # LightGBM is the better family: the start keeps to it
+    kb = synthetic_kb()  # where k-NN fits 100 times faster than LightGBM
+    kb.evaluations.loc[kb.evaluations["family"] == "knn", "fit_seconds"] = 0.001
+    trained = (kb, meta_trained[1])
+    runs = {}
+    for name, kwargs in [("probes", {"time_left": lambda: 1000.0}),
+                         ("none", {"time_left": lambda: 1000.0, "probe_share": 0.0}),
+                         ("no budget", {})]:
+        study = optuna.create_study(direction="maximize", sampler=sampler_for(
+            trained, latent, seed=0, n_startup=3, exploration=0.0, **kwargs))
+        study.optimize(slow_lightgbm(latent, 0.05), n_trials=8)
+        runs[name] = study.trials
+    # Once a LightGBM trial has shown how slow this dataset is, k-NN, predicted 100
+    # times faster and not tried yet, gets a trial of its defaults; then the zero-shot
+    # start goes on where it was, and no family is probed twice.
+    assert sources_of(runs["probes"])[:5] == ["portfolio", "probe", "portfolio",
+                                              "portfolio", "surrogate"]
+    assert sources_of(runs["probes"]).count("probe") == 1
+    assert runs["probes"][1].params == trial_params("knn", default_params("knn", TASK))
+    start = [t.params for t in runs["none"][:3]]
+    assert [runs["probes"][i].params for i in (0, 2, 3)] == start
+    assert all(t.params["family"] == "lightgbm" for t in runs["none"][:3])
+    assert "probe" not in sources_of(runs["none"])
+    assert "probe" not in sources_of(runs["no budget"])
+    with pytest.raises(DataValidationError, match="probe_share"):
+        sampler_for(trained, latent, probe_share=1.5)
+
+
+def test_probe_trials_do_not_calibrate_the_costs_of_other_families():
+    kb = KnowledgeBase.load()
+    features = kb.metafeatures.set_index("dataset").iloc[0]
+    costs = MetaLearnedSampler(metafeatures=features, task="classification",
+                               knowledge_base=kb, time_left=lambda: 60.0)._costs
+
+    def finished(family: str, seconds: float, source: str):
+        params = trial_params(family, default_params(family, "classification"))
+        trial = optuna.trial.create_trial(
+            params=params, value=0.9, system_attrs={CONFIG: {"source": source}},
+            distributions={k: CategoricalDistribution([v]) for k, v in params.items()})
+        trial.datetime_complete = trial.datetime_start + pd.Timedelta(seconds=seconds)
+        return trial
+
+    forest = [finished("random_forest", 10.0, "portfolio")]
+    alone = costs.calibrate(forest)
+    # A k-NN trial as slow as the forest says the study is far slower than the forest
+    # alone does, unless it was a probe: then it calibrates k-NN only.
+    knn = finished("knn", 10.0, "probe")
+    assert costs.calibrate([*forest, knn])[None] == alone[None]
+    assert costs.calibrate([*forest, knn])["knn"] > alone.get("knn", alone[None])
+    knn.system_attrs[CONFIG]["source"] = "surrogate"
+    assert costs.calibrate([*forest, knn])[None] > alone[None] + 0.5
+    # Probes alone still calibrate every family.
+    assert costs.calibrate([knn])[None] == costs.calibrate([finished("knn", 10.0, "probe")])[None]
 
 
 def test_costs_learned_from_the_knowledge_base_rank_configurations():
