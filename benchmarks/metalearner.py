@@ -168,16 +168,18 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
                           lambda f, p: encode(f, pool.task, p))
     picks = startup_order(learned, [index[key] for key in portfolio if key in index], mean,
                           std, k)
-    tpe = PoolStudy(pool, optuna.samplers.TPESampler(seed=seed), seed)
-    for i in picks:
-        tpe.observe(i)
+    tpe = None  # no hand-over: no TPE study to keep told
+    if fallback_share:
+        tpe = PoolStudy(pool, optuna.samplers.TPESampler(seed=seed), seed)
+        for i in picks:
+            tpe.observe(i)
     model = learner
     for t in range(len(picks), min(budget, len(pool.losses))):
         if adapt and (t <= 10 or t % 5 == 0):
             trials = [(pool.families[i], pool.params[i], pool.scores[i]) for i in picks]
             model = learner.adapt(features, trials, task=pool.task, steps=adapt_steps,
                                   rows=pool.rows)
-        if is_fallback_trial(t, FALLBACK_AFTER, fallback_share):
+        if tpe is not None and is_fallback_trial(t, FALLBACK_AFTER, fallback_share):
             picks.append(tpe.propose(picks))
             tpe.observe(picks[-1])
             continue
@@ -192,7 +194,8 @@ def surrogate_search(learner: MetaLearner, features: pd.Series, pool: Pool, budg
             if untried.any():
                 acquisition = np.where(untried, acquisition, -np.inf)
         picks.append(remaining[int(np.argmax(acquisition))])
-        tpe.observe(picks[-1])
+        if tpe is not None:
+            tpe.observe(picks[-1])
     return picks
 
 
@@ -318,12 +321,14 @@ def learner_version() -> str:
 
 def code_version() -> str:
     """A digest of the meta-learner's source and of what drives its searches (sampler,
-    recommendation): results computed with other code are not reused."""
+    recommendation): results computed with other code are not reused. This benchmark's
+    own simulation of the searches is keyed apart (:func:`run`), so that editing it
+    redoes its surrogate searches only, not the end-to-end runs keyed on this."""
     import automl_meta
 
     root = Path(automl_meta.__file__).parent
     files = sorted([*(root / "metalearner").glob("*.py"), root / "sampler.py",
-                    root / "recommendation.py", Path(__file__)])
+                    root / "recommendation.py"])
     return _digest([f.read_text() for f in files])
 
 
@@ -380,8 +385,9 @@ def run(kb: KnowledgeBase, folds: int, seeds: int, quick: bool, gp_every: int, c
     settings = [base.counts(), folds, seeds, quick, BUDGETS]
     journals = {
         "baselines": cache / f"baselines-{_digest([*settings, gp_every])}.jsonl",
-        "surrogates": cache / f"surrogates-{_digest([*settings, DEFAULT, code_version()])}"
-                              ".jsonl"}
+        "surrogates": cache / ("surrogates-" + _digest([*settings, DEFAULT, code_version(),
+                                                        Path(__file__).read_text()])
+                               + ".jsonl")}
     done = {part: _read_journal(path) for part, path in journals.items()}
     records = []
     for k, test in enumerate(fold_names):
