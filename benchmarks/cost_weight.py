@@ -23,9 +23,15 @@ then the adapted surrogate's UCB with coverage trials), with time as its budget:
   configuration predicted to take more than ``AFFORDABLE_SHARE`` of the time left is
   passed over while another is affordable (as ``MetaLearnedSampler``).
 
-Reported per budget and weight: the mean normalized regret at the end of the budget
-(that of benchmarks/metalearner.py, on the pool's losses), the trials run, and the
-datasets on which each weight ends better or worse than weight 0.
+With ``--probe-shares``, the sampler's probes too (``MetaLearnedSampler``'s
+``probe_share``): once a pick has finished, a family not picked yet whose defaults are
+in the pool and predicted to take at most that share of the median pick gets the next
+pick; the start resumes after it, and a probe's pick calibrates its own family only.
+
+Reported per budget, weight and probe share: the mean normalized regret at the end of
+the budget (that of benchmarks/metalearner.py, on the pool's losses), the trials run,
+and the datasets on which each weight ends better or worse than weight 0, and each
+probe share than no probes.
 
     python benchmarks/cost_weight.py --knowledge-base metadata
 
@@ -35,6 +41,7 @@ writes benchmarks/results/cost_weight.{json,md}.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -53,11 +60,12 @@ from automl_meta.sampler import (
     BETA,
     COST_WEIGHT,
     N_STARTUP,
+    PROBE_SHARE,
     MetaLearnedSampler,
     _log_cost,
     is_coverage_trial,
 )
-from automl_meta.spaces import encode
+from automl_meta.spaces import default_params, encode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from metalearner import (  # noqa: E402
@@ -78,12 +86,15 @@ OVERHEAD = 0.05
 
 def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
                  relative: np.ndarray, budget: float, weight: float,
-                 portfolio: list[tuple[str, int]]) -> list[int]:
+                 portfolio: list[tuple[str, int]], probe_share: float = 0.0) -> list[int]:
     """The pool indices a search picks, in order, within ``budget`` seconds, where pick
     ``i`` takes ``seconds[i]`` and the cost model's log seconds relative to a typical
-    configuration are ``relative[i]``."""
+    configuration are ``relative[i]``; with ``probe_share``, the sampler's probes of
+    cheap families not picked yet (their defaults, where the pool has them)."""
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
+    defaults = [i for i, (f, p) in enumerate(zip(pool.families, pool.params, strict=True))
+                if p == default_params(f, pool.task)]
     index = {key: i for i, key in enumerate(pool.keys)}
     learned = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
                           N_STARTUP, lambda f, p: encode(f, pool.task, p))
@@ -92,6 +103,7 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
     # Nothing is known of this dataset's speed yet: the cheapest start goes first.
     start.insert(0, start.pop(int(np.argmin(relative[start]))))
     picks: list[int] = []
+    probes: list[int] = []
     used, model = 0.0, learner
     while len(picks) < len(pool.losses):
         t = len(picks)
@@ -102,12 +114,25 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
             for i in picks:
                 offsets.setdefault(pool.families[i], []).append(
                     math.log(seconds[i]) - relative[i])
-            overall = float(np.mean([x for v in offsets.values() for x in v]))
+            # Probes calibrate their own family only (while there are other picks).
+            transfer = [math.log(seconds[i]) - relative[i] for i in picks
+                        if i not in probes] or [x for v in offsets.values() for x in v]
+            overall = float(np.mean(transfer))
             predicted = np.exp([np.mean(offsets.get(pool.families[i], [overall]))
                                 + relative[i] for i in remaining])
         ok = predicted <= AFFORDABLE_SHARE * (budget - used)
-        if t < len(start) and start[t] not in picks and ok[remaining.index(start[t])]:
-            pick = start[t]
+        tried = {pool.families[j] for j in picks}
+        cheap = [k for k, i in enumerate(remaining) if i in defaults and picks
+                 and pool.families[i] not in tried and ok[k]
+                 and predicted[k] <= probe_share * float(np.median(seconds[picks]))]
+        position = t - len(probes)
+        if cheap:
+            pick = remaining[max(cheap, key=lambda k: mean[remaining[k]]
+                                 + BETA * std[remaining[k]])]
+            probes.append(pick)
+        elif (position < len(start) and start[position] not in picks
+              and ok[remaining.index(start[position])]):
+            pick = start[position]
         else:
             if t <= 10 or t % 5 == 0:
                 model = learner.adapt(features, [(pool.families[i], pool.params[i],
@@ -118,7 +143,6 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
                                       rows=pool.rows)
             acquisition = mean + BETA * std - weight * _log_cost(predicted)
             if is_coverage_trial(t, N_STARTUP):
-                tried = {pool.families[j] for j in picks}
                 untried = np.array([pool.families[i] not in tried for i in remaining])
                 if (ok & untried).any():
                     ok = ok & untried
@@ -132,8 +156,8 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
 
 
 def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: float,
-        log=print) -> list[dict]:
-    """One record per held-out dataset, budget and weight."""
+        probe_shares=(0.0,), log=print) -> list[dict]:
+    """One record per held-out dataset, budget, weight and probe share."""
     base = base_protocol(kb)
     scores = base.scores()
     metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index(
@@ -167,33 +191,47 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: 
             seconds = np.array([fit[(name, *key)] for key in pool.keys]) + overhead
             relative = np.array([costs[pool.task].relative(f, p) for f, p in
                                  zip(pool.families, pool.params, strict=True)])
-            for multiple in budgets:
-                for weight in weights:
-                    picks = timed_search(learner, features, pool, seconds, relative,
-                                         multiple * float(np.median(seconds)), weight,
-                                         portfolio)
-                    regret = (pool.regret_curve(picks, len(picks))[-1] if picks else 1.0)
-                    records.append({"dataset": name, "task": pool.task, "fold": k,
-                                    "budget": multiple, "weight": weight,
-                                    "regret": float(regret), "trials": len(picks)})
+            for multiple, weight, share in itertools.product(budgets, weights,
+                                                             probe_shares):
+                picks = timed_search(learner, features, pool, seconds, relative,
+                                     multiple * float(np.median(seconds)), weight,
+                                     portfolio, share)
+                regret = (pool.regret_curve(picks, len(picks))[-1] if picks else 1.0)
+                records.append({"dataset": name, "task": pool.task, "fold": k,
+                                "budget": multiple, "weight": weight, "probe_share": share,
+                                "regret": float(regret), "trials": len(picks)})
         log(f"fold {k + 1}/{folds}: {len(test)} held-out datasets, "
             f"{time.perf_counter() - start:.0f} s")
     return records
 
 
 def summarise(records: list[dict]) -> pd.DataFrame:
-    """Per budget and weight: mean and median regret, mean trials, and the datasets
-    ending better or worse than with weight 0 (paired by dataset)."""
+    """Per budget, weight and probe share: mean and median regret, mean trials, and the
+    datasets ending better or worse (paired by dataset) than with weight 0 and the same
+    probe share (``better``, ``worse``) and than without probes and the same weight
+    (``better_than_none``, ``worse_than_none``)."""
     frame = pd.DataFrame(records)
-    reference = frame[frame["weight"] == 0].set_index(["budget", "dataset"])["regret"]
-    frame = frame.assign(base=reference.reindex(
-        pd.MultiIndex.from_frame(frame[["budget", "dataset"]])).to_numpy())
-    return (frame.groupby(["budget", "weight"])
+    if "probe_share" not in frame:  # records of runs made before probes
+        frame["probe_share"] = 0.0
+
+    def paired(reference: pd.Series, keys: list[str]) -> np.ndarray:
+        return reference.set_index([*keys, "dataset"])["regret"].reindex(
+            pd.MultiIndex.from_frame(frame[[*keys, "dataset"]])).to_numpy()
+
+    frame = frame.assign(
+        base=paired(frame[frame["weight"] == 0], ["budget", "probe_share"]),
+        none=paired(frame[frame["probe_share"] == 0], ["budget", "weight"]))
+
+    def counts(column: str, sign: int):
+        return lambda r: int((sign * (r - frame.loc[r.index, column]) > 0).sum())
+
+    return (frame.groupby(["budget", "weight", "probe_share"])
             .agg(datasets=("regret", "size"), regret=("regret", "mean"),
                  median=("regret", "median"), trials=("trials", "mean"),
-                 better=("regret", lambda r: int((r < frame.loc[r.index, "base"]).sum())),
-                 worse=("regret", lambda r: int((r > frame.loc[r.index, "base"]).sum())))
-            .astype({"better": int, "worse": int}).reset_index())
+                 better=("regret", counts("base", -1)), worse=("regret", counts("base", 1)),
+                 better_than_none=("regret", counts("none", -1)),
+                 worse_than_none=("regret", counts("none", 1)))
+            .reset_index())
 
 
 def markdown(summary: pd.DataFrame, meta: dict) -> str:
@@ -205,13 +243,26 @@ def markdown(summary: pd.DataFrame, meta: dict) -> str:
              "the pool's median pick cost. Regret: normalized, on the pool's losses, at the "
              "end of the budget (lower is better); better / worse: datasets against "
              "weight 0. The shipped weight (`COST_WEIGHT`) is "
-             f"{COST_WEIGHT:g}. See the module docstring.", "",
-             "| budget (median picks) | weight | datasets | mean regret | median regret "
-             "| trials | better | worse |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.budget:g} | {r.weight:g} | {r.datasets} | {r.regret:.4f} | "
-              f"{r.median:.4f} | {r.trials:.1f} | {r.better} | {r.worse} |"
-              for r in summary.itertuples()]
+             f"{COST_WEIGHT:g}. See the module docstring.", ""]
+    probes = (summary["probe_share"] > 0).any()
+    if probes:
+        lines += ["With probes (share > 0; the shipped `PROBE_SHARE` is "
+                  f"{PROBE_SHARE:g}), the last two columns count the datasets that end "
+                  "better / worse than without probes at the same weight.", ""]
+    lines += ["| budget (median picks) | weight | " + ("probe share | " if probes else "")
+              + "datasets | mean regret | median regret | trials | better | worse |"
+              + (" better than no probes | worse |" if probes else ""),
+              "|---:|---:|" + ("---:|" if probes else "") + "---:|---:|---:|---:|---:|---:|"
+              + ("---:|---:|" if probes else "")]
+    for r in summary.itertuples():
+        line = (f"| {r.budget:g} | {r.weight:g} | "
+                + (f"{r.probe_share:g} | " if probes else "")
+                + f"{r.datasets} | {r.regret:.4f} | {r.median:.4f} | {r.trials:.1f} | "
+                f"{r.better} | {r.worse} |")
+        if probes:
+            line += (f" {r.better_than_none} | {r.worse_than_none} |" if r.probe_share
+                     else " | |")
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -225,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="budgets as multiples of the pool's median pick cost")
     parser.add_argument("--overhead", type=float, default=OVERHEAD,
                         help="seconds a trial costs besides fitting")
+    parser.add_argument("--probe-shares", type=float, nargs="+", default=[0.0],
+                        help="the sampler's probe_share (0: no probes; with others, 0 is "
+                             "added as their reference)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
                                                / "automl_meta-metalearner-benchmark"),
                         help="trained meta-learners, shared with benchmarks/metalearner.py")
@@ -236,12 +290,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     kb = KnowledgeBase.load(args.knowledge_base)
     start = time.perf_counter()
+    shares = sorted({0.0, *args.probe_shares})
     records = run(kb, args.folds, Path(args.cache), args.weights, args.budgets,
-                  args.overhead)
+                  args.overhead, shares)
     summary = summarise(records)
     meta = {"command": " ".join(["python", "benchmarks/cost_weight.py",
                                  *(sys.argv[1:] if argv is None else argv)]),
-            "folds": args.folds, "overhead": args.overhead, "counts": kb.counts(),
+            "folds": args.folds, "overhead": args.overhead, "probe_shares": shares,
+            "counts": kb.counts(),
             "seconds": time.perf_counter() - start}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -115,3 +115,40 @@ def test_summary_pairs_each_weight_with_weight_zero_and_reports(result):
     text = bench.markdown(summary, {"command": "python x", "seconds": 1.0, "folds": 2,
                                     "overhead": OVERHEAD})
     assert text.count("\n| 40 | ") == len(WEIGHTS)
+
+
+def test_a_probe_takes_a_cheap_family_s_defaults_once_a_pick_has_finished(result,
+                                                                          monkeypatch):
+    from automl_meta.spaces import default_params
+
+    kb, cache, _ = result
+    pools = bench.pools_of(kb.scores(), bench.MIN_POOL)
+    pool = pools["seta"]
+    knn = pool.families.index("knn")
+    params = list(pool.params)
+    params[knn] = default_params("knn", pool.task)  # the pool holds k-NN's defaults
+    pool = dataclasses.replace(pool, params=params)
+    learner = briefly(bench.trained, kb, bench.DEFAULT, None, sorted(pools)[6:], cache, 0)
+    seconds = np.where(np.array(pool.families) == "knn", 0.001, 0.1) + OVERHEAD
+    features = kb.metafeatures.set_index("dataset").loc["seta"]
+    # A start of two LightGBM configurations, the portfolio's alone: no k-NN in it.
+    monkeypatch.setattr(bench, "N_STARTUP", 2)
+    monkeypatch.setattr(bench, "diverse_top", lambda *args: [])
+    lightgbm = [key for key in pool.keys if key[0] == "lightgbm"][:2]
+    start = [pool.keys.index(key) for key in lightgbm]
+    runs = {share: bench.timed_search(learner, features, pool, seconds, np.log(seconds),
+                                      1.0, 0.0, lightgbm, share) for share in (0.0, 0.2)}
+    assert runs[0.0][:2] == start
+    # Once the first LightGBM trial has shown what a trial costs, k-NN's defaults, 10
+    # times cheaper, come next; the start resumes after them.
+    assert runs[0.2][:3] == [start[0], knn, start[1]]
+    summary = bench.summarise([
+        {"dataset": d, "budget": 1.0, "weight": 0.0, "probe_share": share, "regret": r,
+         "trials": 3} for d, share, r in [("a", 0.0, 0.5), ("a", 0.2, 0.1),
+                                          ("b", 0.0, 0.2), ("b", 0.2, 0.3),
+                                          ("c", 0.0, 0.4), ("c", 0.2, 0.4)]])
+    probed = summary[summary["probe_share"] == 0.2].iloc[0]
+    assert (probed["better_than_none"], probed["worse_than_none"]) == (1, 1)
+    text = bench.markdown(summary, {"command": "python x", "seconds": 1.0, "folds": 2,
+                                    "overhead": OVERHEAD})
+    assert "| 1 | 0 | 0.2 | 3 | 0.2667 |" in text and "better than no probes" in text
