@@ -22,6 +22,7 @@ import json
 import math
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import numpy as np
 import optuna
@@ -82,14 +83,19 @@ COST_WEIGHT = 0.1
 #: with and without in docs/benchmarks.md and benchmarks/metalearner.py).
 FALLBACK_AFTER = 20
 FALLBACK_SHARE = 0.5
-#: With ``time_left``: a family not tried yet whose defaults are predicted to take at most
-#: ``PROBE_SHARE`` of the median finished trial's time gets a trial of them at once (a
-#: probe), before the start and the coverage schedule reach it. Counted in trials, as in
-#: benchmarks/metalearner.py, covering families early does not pay; counted in seconds, a
-#: probe costs at most a fifth of a trial, and on a dataset where every trial is slow a
-#: family the meta-learner ranks low (linear models on Hill_Valley) is otherwise never
-#: reached within the budget.
+#: With ``time_left``, on data where the budget holds few trials: a family not tried yet
+#: whose defaults are predicted to take at most ``PROBE_SHARE`` of the median finished
+#: trial's time gets a trial of them at once (a probe), before the start and the coverage
+#: schedule reach it. There the coverage schedule comes late or never, and a family the
+#: meta-learner ranks low (linear models on Hill_Valley) is never tried; a probe costs at
+#: most a fifth of a trial. Where the budget holds more trials, covering families early
+#: does not pay (benchmarks/metalearner.py, and benchmarks/cost_weight.py for probes).
 PROBE_SHARE = 0.2
+#: Probes are made while the whole budget (the time since the study's first trial began
+#: plus the time left) is expected to hold fewer than ``PROBE_HORIZON`` trials of the
+#: median finished trial's duration: by then the coverage schedule (trials 8, 13, 18, ...)
+#: has reached at most three families.
+PROBE_HORIZON = 20
 
 
 def is_fallback_trial(number: int, after: int, share: float) -> bool:
@@ -145,8 +151,9 @@ class MetaLearnedSampler(BaseSampler):
     probability ``exploration`` a trial instead takes a uniformly random configuration of
     the full space, so that no region stays out of reach; and a coverage trial now and
     then takes the best candidate of a family not tried yet (``coverage``); under a time
-    budget, such a family is probed at once, with its defaults, when they are predicted
-    to cost a small share of a trial (``probe_share``). From trial ``fallback_after`` on,
+    budget that holds few trials, such a family is probed at once, with its defaults,
+    when they are predicted to cost a small share of a trial (``probe_share``). From
+    trial ``fallback_after`` on,
     a share ``fallback_share`` of the trials is left whole to ``fallback`` (TPE), which
     refines the incumbents' region where the adapted surrogate has stopped improving.
     Parameters the sampler does not know go to ``fallback`` too.
@@ -215,10 +222,11 @@ class MetaLearnedSampler(BaseSampler):
         0: cost screens unaffordable configurations only. Ignored without
         ``time_left``.
     probe_share : float, default 0.2
-        With ``time_left``: once a trial has finished, a family not tried yet whose
-        defaults are predicted to take at most this share of the median finished trial
-        gets the next trial, with its defaults (a probe: source ``"probe"``, one per
-        family; the zero-shot start resumes after it). :data:`PROBE_SHARE`; 0: no
+        With ``time_left``, while the budget is expected to hold fewer than
+        :data:`PROBE_HORIZON` trials: once a trial has finished, a family not tried yet
+        whose defaults are predicted to take at most this share of the median finished
+        trial gets the next trial, with its defaults (a probe: source ``"probe"``, one
+        per family; the zero-shot start resumes after it). :data:`PROBE_SHARE`; 0: no
         probes. Ignored without ``time_left``.
     rows : int or None
         The rows each trial trains and validates on, when the objective uses a subsample
@@ -461,14 +469,20 @@ class MetaLearnedSampler(BaseSampler):
         """A probe trial's configuration (``probe_share``): the defaults of a family not
         tried yet, predicted to take at most ``probe_share`` of the median finished trial
         (of several such families, the one the meta-learner rates best by its upper
-        confidence bound); None when there is none, no time budget or no finished trial.
-        A family's defaults are its typical member: its best-rated candidate would be the
+        confidence bound); None when there is none, no time budget, no finished trial,
+        or a budget expected to hold :data:`PROBE_HORIZON` trials or more. A family's
+        defaults are its typical member: its best-rated candidate would be the
         meta-learner's guess in a family it rates low, where it may well be wrong."""
         space = self._space
         if self._costs is None or self._probe_share <= 0:
             return None
         durations = [s for s in map(trial_seconds, past) if s is not None]
         if not durations:
+            return None
+        median = float(np.median(durations))
+        first = min(t.datetime_start for t in past if t.datetime_start is not None)
+        budget = (datetime.now() - first).total_seconds() + max(float(self._time_left()), 0.0)
+        if budget >= PROBE_HORIZON * median:
             return None
         _, claimed, seen = self._others(trial, past, taken)
         tried = {space.family_of(c) for c in map(space.parse, claimed) if c is not None}
@@ -478,8 +492,7 @@ class MetaLearnedSampler(BaseSampler):
         if not defaults:
             return None
         ok, seconds = affordable(defaults, with_seconds=True)
-        cheap = np.flatnonzero(ok & (seconds > 0)
-                               & (seconds <= self._probe_share * np.median(durations)))
+        cheap = np.flatnonzero(ok & (seconds > 0) & (seconds <= self._probe_share * median))
         if not cheap.size:
             return None
         configs = [space.parse(defaults[i]) for i in cheap]

@@ -24,9 +24,11 @@ then the adapted surrogate's UCB with coverage trials), with time as its budget:
   passed over while another is affordable (as ``MetaLearnedSampler``).
 
 With ``--probe-shares``, the sampler's probes too (``MetaLearnedSampler``'s
-``probe_share``): once a pick has finished, a family not picked yet whose defaults are
-in the pool and predicted to take at most that share of the median pick gets the next
-pick; the start resumes after it, and a probe's pick calibrates its own family only.
+``probe_share``): once a pick has finished, while the budget holds fewer than
+``PROBE_HORIZON`` picks of the median pick's cost, a family not picked yet whose
+defaults are in the pool and predicted to take at most that share of the median pick
+gets the next pick; the start resumes after it, and a probe's pick calibrates its own
+family only.
 
 Reported per budget, weight and probe share: the mean normalized regret at the end of
 the budget (that of benchmarks/metalearner.py, on the pool's losses), the trials run,
@@ -60,6 +62,7 @@ from automl_meta.sampler import (
     BETA,
     COST_WEIGHT,
     N_STARTUP,
+    PROBE_HORIZON,
     PROBE_SHARE,
     MetaLearnedSampler,
     _log_cost,
@@ -122,9 +125,12 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
                                 + relative[i] for i in remaining])
         ok = predicted <= AFFORDABLE_SHARE * (budget - used)
         tried = {pool.families[j] for j in picks}
-        cheap = [k for k, i in enumerate(remaining) if i in defaults and picks
-                 and pool.families[i] not in tried and ok[k]
-                 and predicted[k] <= probe_share * float(np.median(seconds[picks]))]
+        cheap = []  # probes wait for a finished pick to tell what a pick costs
+        median = float(np.median(seconds[picks])) if picks else None
+        if median is not None and budget < PROBE_HORIZON * median:
+            cheap = [k for k, i in enumerate(remaining) if i in defaults and ok[k]
+                     and pool.families[i] not in tried
+                     and predicted[k] <= probe_share * median]
         position = t - len(probes)
         if cheap:
             pick = remaining[max(cheap, key=lambda k: mean[remaining[k]]

@@ -142,6 +142,10 @@ def test_a_probe_takes_a_cheap_family_s_defaults_once_a_pick_has_finished(result
     # Once the first LightGBM trial has shown what a trial costs, k-NN's defaults, 10
     # times cheaper, come next; the start resumes after them.
     assert runs[0.2][:3] == [start[0], knn, start[1]]
+    # Not with a budget of about 90 LightGBM picks (PROBE_HORIZON).
+    long = bench.timed_search(learner, features, pool, seconds, np.log(seconds), 10.0, 0.0,
+                              lightgbm, 0.2)
+    assert long[:2] == start
     summary = bench.summarise([
         {"dataset": d, "budget": 1.0, "weight": 0.0, "probe_share": share, "regret": r,
          "trials": 3} for d, share, r in [("a", 0.0, 0.5), ("a", 0.2, 0.1),
