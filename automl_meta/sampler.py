@@ -93,9 +93,10 @@ FALLBACK_SHARE = 0.5
 PROBE_SHARE = 0.2
 #: Probes are made while the whole budget (the time since the study's first trial began
 #: plus the time left) is expected to hold fewer than ``PROBE_HORIZON`` trials of the
-#: median finished trial's duration: by then the coverage schedule (trials 8, 13, 18, ...)
-#: has reached at most three families.
-PROBE_HORIZON = 20
+#: median finished trial's duration: the coverage schedule (trials 8, 13, ..., 28) then
+#: reaches at most five families, which with the three or four of the start is not all
+#: eight, and the family it reaches last is the one the meta-learner rates lowest.
+PROBE_HORIZON = 30
 
 
 def is_fallback_trial(number: int, after: int, share: float) -> bool:
