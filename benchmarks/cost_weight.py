@@ -96,8 +96,8 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
     cheap families not picked yet (their defaults, where the pool has them)."""
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
-    defaults = [i for i, (f, p) in enumerate(zip(pool.families, pool.params, strict=True))
-                if p == default_params(f, pool.task)]
+    defaults = {i for i, (f, p) in enumerate(zip(pool.families, pool.params, strict=True))
+                if p == default_params(f, pool.task)} if probe_share else set()
     index = {key: i for i, key in enumerate(pool.keys)}
     learned = diverse_top(list(zip(pool.families, pool.params, strict=True)), mean,
                           N_STARTUP, lambda f, p: encode(f, pool.task, p))
@@ -217,10 +217,8 @@ def summarise(records: list[dict]) -> pd.DataFrame:
     probe share (``better``, ``worse``) and than without probes and the same weight
     (``better_than_none``, ``worse_than_none``)."""
     frame = pd.DataFrame(records)
-    if "probe_share" not in frame:  # records of runs made before probes
-        frame["probe_share"] = 0.0
 
-    def paired(reference: pd.Series, keys: list[str]) -> np.ndarray:
+    def paired(reference: pd.DataFrame, keys: list[str]) -> np.ndarray:
         return reference.set_index([*keys, "dataset"])["regret"].reindex(
             pd.MultiIndex.from_frame(frame[[*keys, "dataset"]])).to_numpy()
 
