@@ -154,9 +154,9 @@ class MetaLearnedSampler(BaseSampler):
     then takes the best candidate of a family not tried yet (``coverage``); under a time
     budget that holds few trials, such a family is probed at once, with its defaults,
     when they are predicted to cost a small share of a trial (``probe_share``). From
-    trial ``fallback_after`` on,
-    a share ``fallback_share`` of the trials is left whole to ``fallback`` (TPE), which
-    refines the incumbents' region where the adapted surrogate has stopped improving.
+    trial ``fallback_after`` on, a share ``fallback_share`` of the trials is left whole
+    to ``fallback`` (TPE), which refines the incumbents' region where the adapted
+    surrogate has stopped improving.
     Parameters the sampler does not know go to ``fallback`` too.
 
     Several workers can share one study on an RDB storage: the portfolio is indexed by
@@ -401,9 +401,9 @@ class MetaLearnedSampler(BaseSampler):
         if is_fallback_trial(trial.number, self._fallback_after, self._fallback_share):
             choice = self._hand_over(study, trial, past, affordable)
         if choice is None:
-            choice = self._probe(trial, past, taken, affordable)
-        if choice is None:
-            choice = self._decide(study, trial, taken, past, affordable)
+            others = self._others(trial, past, taken)
+            choice = (self._probe(trial, past, others, affordable)
+                      or self._decide(study, trial, taken, past, others, affordable))
         seconds = float(affordable([choice["params"]], with_seconds=True)[1][0])
         return {**choice, "predicted_seconds": seconds} if seconds > 0 else choice
 
@@ -419,10 +419,13 @@ class MetaLearnedSampler(BaseSampler):
         return others, claimed, {_key(p) for p in claimed} | taken
 
     def _decide(self, study: optuna.Study, trial: FrozenTrial, taken: set[str],
-                past: list[FrozenTrial], affordable) -> dict:
+                past: list[FrozenTrial], others: tuple[list[FrozenTrial], list[dict], set[str]],
+                affordable) -> dict:
+        """A start, exploration, surrogate or coverage trial's configuration; ``others``
+        is what :meth:`_others` returns."""
         space = self._space
         rng = np.random.default_rng([self._seed, trial.number, len(taken)])
-        others, claimed, seen = self._others(trial, past, taken)
+        others, claimed, seen = others
         # Probes come on top of the zero-shot start, which resumes where it was.
         position = trial.number - sum(t.system_attrs.get(_CONFIG_ATTR, {}).get("source")
                                       == "probe" for t in others)
@@ -465,7 +468,8 @@ class MetaLearnedSampler(BaseSampler):
         return {"source": source, "params": space.to_params(configs[fresh[i]]),
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
 
-    def _probe(self, trial: FrozenTrial, past: list[FrozenTrial], taken: set[str],
+    def _probe(self, trial: FrozenTrial, past: list[FrozenTrial],
+               others: tuple[list[FrozenTrial], list[dict], set[str]],
                affordable) -> dict | None:
         """A probe trial's configuration (``probe_share``): the defaults of a family not
         tried yet, predicted to take at most ``probe_share`` of the median finished trial
@@ -485,7 +489,7 @@ class MetaLearnedSampler(BaseSampler):
         budget = (datetime.now() - first).total_seconds() + max(float(self._time_left()), 0.0)
         if budget >= PROBE_HORIZON * median:
             return None
-        _, claimed, seen = self._others(trial, past, taken)
+        _, claimed, seen = others
         tried = {space.family_of(c) for c in map(space.parse, claimed) if c is not None}
         defaults = [space.to_params((f, default_params(f, space.task)))
                     for f in space.context.families if f not in tried]

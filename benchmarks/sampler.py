@@ -2,10 +2,10 @@
 
 Two measurements:
 
-1. Overhead: the sampler's own time per trial once the study holds 100 trials (an
-   objective that costs nothing, so a trial's wall time is the sampler's), median over
-   the trials after the 90th and over ``--repeats`` runs, next to TPE and random search
-   measured in the same process.
+1. Overhead: the sampler's own time per trial as a study grows (an objective that costs
+   nothing, so a trial's wall time is the sampler's): over the 10 trials before the
+   100th, the 300th and the 1,000th, median over ``--repeats`` studies, next to TPE and
+   random search measured in the same process.
 2. Search quality: for datasets held out from meta-training (K folds over dataset groups,
    near-duplicates together; the meta-learner and its knowledge base see only the other
    folds), 20-trial studies over every model family with each sampler; a trial is a
@@ -60,8 +60,8 @@ from automl_meta.spaces import FAMILIES, suggest  # noqa: E402
 
 SAMPLERS = ("meta-learned", "tpe", "random")
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "manifest.csv"
-OVERHEAD_TRIALS = 100
-OVERHEAD_TAIL = 10  # trials over which the per-trial time is taken
+OVERHEAD_TRIALS = (100, 300, 1000)  # study lengths; the overhead is taken over the
+OVERHEAD_TAIL = 10  # trials before each
 MAX_ROWS = 1000  # a trial's rows: the knowledge base's protocol
 
 
@@ -78,11 +78,13 @@ def make_sampler(name: str, seed: int, **meta) -> optuna.samplers.BaseSampler:
 # 1. Overhead
 
 
-def overhead(meta: dict, task: str, repeats: int) -> dict[str, dict[str, float]]:
-    """Median wall and CPU seconds per trial after the 90th, with a free objective (the
-    CPU time is this process's: on a shared machine the wall time includes waiting).
-    The meta-learned sampler also runs with ``time_left`` (an hour left, as under an
-    estimator's budget): its cost model is then calibrated at every trial."""
+def overhead(meta: dict, task: str, repeats: int) -> dict[str, dict[str, list[float]]]:
+    """Median wall and CPU seconds per trial over the :data:`OVERHEAD_TAIL` trials before
+    each length of :data:`OVERHEAD_TRIALS`, with a free objective (the CPU time is this
+    process's: on a shared machine the wall time includes waiting). One study per repeat
+    and sampler runs to the longest length. The meta-learned sampler also runs with
+    ``time_left`` (an hour left, as under an estimator's budget): its cost model is then
+    calibrated at every trial."""
 
     def objective(trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", list(FAMILIES))
@@ -96,12 +98,15 @@ def overhead(meta: dict, task: str, repeats: int) -> dict[str, dict[str, float]]
         wall, cpu = [], []
         for seed in range(repeats):
             study = optuna.create_study(sampler=make_sampler(name, seed, **meta, **extra))
-            study.optimize(objective, n_trials=OVERHEAD_TRIALS - OVERHEAD_TAIL)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            study.optimize(objective, n_trials=OVERHEAD_TAIL)
-            wall.append((time.perf_counter() - start) / OVERHEAD_TAIL)
-            cpu.append((time.process_time() - start_cpu) / OVERHEAD_TAIL)
-        out[label] = {"wall": float(np.median(wall)), "cpu": float(np.median(cpu))}
+            wall.append([]), cpu.append([])
+            for length in OVERHEAD_TRIALS:
+                study.optimize(objective, n_trials=length - OVERHEAD_TAIL - len(study.trials))
+                start, start_cpu = time.perf_counter(), time.process_time()
+                study.optimize(objective, n_trials=OVERHEAD_TAIL)
+                wall[-1].append((time.perf_counter() - start) / OVERHEAD_TAIL)
+                cpu[-1].append((time.process_time() - start_cpu) / OVERHEAD_TAIL)
+        out[label] = {"wall": np.median(wall, axis=0).tolist(),
+                      "cpu": np.median(cpu, axis=0).tolist()}
     return out
 
 
@@ -197,16 +202,22 @@ def markdown(best: pd.DataFrame, summary: dict, meta: dict) -> str:
         "",
         f"Command: `{meta['command']}`",
         "",
-        f"## Overhead per trial at {OVERHEAD_TRIALS} trials (free objective)",
+        "## Overhead per trial as a study grows (free objective)",
         "",
-        f"Trials {OVERHEAD_TRIALS - OVERHEAD_TAIL + 1} to {OVERHEAD_TRIALS}, median over "
-        f"{meta['repeats']} runs (load average {meta['load'][0]:.1f} at the start).",
+        f"Wall ms per trial over the {OVERHEAD_TAIL} trials before each study length, "
+        f"median over {meta['repeats']} studies per sampler (load average "
+        f"{meta['load'][0]:.1f} at the start); in brackets, the ratio to TPE's.",
         "",
-        "| sampler | wall ms per trial | CPU ms per trial | wall ratio to TPE |",
-        "|---|---|---|---|",
-        *(f"| {s} | {1000 * v['wall']:.1f} | {1000 * v['cpu']:.1f} | "
-          f"{v['wall'] / meta['overhead']['tpe']['wall']:.2f} |"
+        "| sampler | " + " | ".join(f"{n} trials" for n in OVERHEAD_TRIALS) + " |",
+        "|---|" + "---|" * len(OVERHEAD_TRIALS),
+        *(f"| {s} | " + " | ".join(
+            f"{1000 * w:.1f} ({w / t:.2f})"
+            for w, t in zip(v["wall"], meta["overhead"]["tpe"]["wall"], strict=True)) + " |"
           for s, v in meta["overhead"].items()),
+        "",
+        "CPU ms per trial: " + "; ".join(
+            f"{s} " + ", ".join(f"{1000 * c:.1f}" for c in v["cpu"])
+            for s, v in meta["overhead"].items()) + ".",
         "",
         f"## {meta['n_trials']}-trial studies on {n} held-out datasets",
         "",

@@ -18,7 +18,7 @@ from automl_meta.exceptions import (
     UnknownFamilyError,
 )
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
-from automl_meta.metalearner import MetaLearner
+from automl_meta.metalearner import MetaLearner, _training
 
 HELD_OUT = [(1.2, -0.8), (-1.0, 1.1), (0.3, 0.9), (-0.5, -1.3)]
 
@@ -124,6 +124,31 @@ def test_adapt_reduces_ranking_error_on_the_task(trained):
     # adapt returns a copy: the meta-learned weights are untouched
     np.testing.assert_array_equal(trained.predict(features, families, params, task=TASK)[0],
                                   before)
+
+
+def test_adapt_beyond_max_trials_fits_random_subsets(trained, monkeypatch):
+    # 144 trials (each configuration three times, the scores slightly noisy): more than
+    # MAX_TRIALS, so every step fits a random subset of them, and still learns the order.
+    features, families, params, _ = new_task((1.5, -1.5))
+    aucs = new_task((-1.5, 1.5))[3]
+    noise = np.random.default_rng(0).normal(0, 0.002, size=(3, len(params)))
+    trials = [(families[i], params[i], aucs[i] + noise[r, i])
+              for r in range(3) for i in range(len(params))]
+    fitted = []
+    full_loss = _training.ranking_loss
+    monkeypatch.setattr(_training, "ranking_loss", lambda predictions, losses: (
+        fitted.append(losses) or full_loss(predictions, losses)))
+    after = trained.adapt(features, trials, task=TASK).predict(features, families, params,
+                                                                task=TASK)[0]
+    assert [len(losses) for losses in fitted] == [_training.MAX_TRIALS] * trained.adapt_steps
+    assert not torch.equal(fitted[0], fitted[1])  # a new subset at each step
+    assert spearmanr(trained.predict(features, families, params, task=TASK)[0],
+                     aucs).statistic < 0
+    assert spearmanr(after, aucs).statistic > 0.5
+    # seeded by the trials: the same trials adapt the same way
+    np.testing.assert_array_equal(
+        trained.adapt(features, trials, task=TASK).predict(features, families, params,
+                                                           task=TASK)[0], after)
 
 
 def test_adapt_with_one_trial_is_zero_shot(trained):

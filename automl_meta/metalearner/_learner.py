@@ -316,6 +316,9 @@ class MetaLearner:
         the meta-learned weights; ``self`` is left unchanged, so each call adapts afresh
         from the meta-learned initialisation (as Reptile and MAML intend). Fewer than two
         distinct scores carry no ranking information: the copy then predicts zero-shot.
+        Beyond 128 trials each step fits a seeded random subset of 128 of them
+        (:data:`~automl_meta.metalearner._training.MAX_TRIALS`), so that an adaptation
+        costs about the same at any number of trials.
 
         Parameters
         ----------

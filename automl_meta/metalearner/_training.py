@@ -67,6 +67,15 @@ def regression_loss(predictions: torch.Tensor, targets: torch.Tensor,
     return (errors * weights).sum() / weights.sum().clamp_min(1.0)
 
 
+#: :func:`adapt` fits the order of every pair of observed trials while there are at most
+#: this many trials, and beyond, at each step, of every pair among as many trials drawn
+#: at random (a minibatch). A step runs the network on every trial it fits and compares
+#: every pair, so on all of them its cost would grow with the study (0.1 s an
+#: adaptation at 600 trials on one core, against trials of a fraction of a second on
+#: small data).
+MAX_TRIALS = 128
+
+
 def ranking_loss(predictions: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
     """Pairwise logistic loss: a configuration with a lower loss should score higher."""
     better = (losses[:, None] < losses[None, :]).to(predictions.dtype)
@@ -77,16 +86,26 @@ def ranking_loss(predictions: torch.Tensor, losses: torch.Tensor) -> torch.Tenso
 
 def adapt(params: Params, embedding: torch.Tensor, family: torch.Tensor,
           hyperparameters: torch.Tensor, losses: torch.Tensor, steps: int,
-          lr: float) -> Params:
+          lr: float, max_trials: int = MAX_TRIALS) -> Params:
     """``steps`` of SGD on the ranking loss of observed trials, from ``params``.
 
-    Differentiable with respect to ``params`` (MAML backpropagates through it).
+    With more than ``max_trials`` trials each step fits a random subset of
+    ``max_trials`` of them, drawn from a generator seeded by the number of trials (the
+    same trials adapt the same way). Every pair of trials is as likely to be in a
+    subset, so a step's loss estimates the loss over all of them. Differentiable with
+    respect to ``params`` (MAML backpropagates through it).
     """
-
-    def objective(p: Params) -> torch.Tensor:
-        return ranking_loss(forward(p, embedding, family, hyperparameters), losses)
-
+    n = losses.shape[0]
+    generator = torch.Generator().manual_seed(n) if n > max_trials else None
     for _ in range(steps):
+        rows = (slice(None) if generator is None
+                else torch.randperm(n, generator=generator)[:max_trials].to(losses.device))
+
+        def objective(p: Params, rows=rows) -> torch.Tensor:
+            shared = embedding if embedding.dim() == 1 else embedding[rows]
+            return ranking_loss(forward(p, shared, family[rows], hyperparameters[rows]),
+                                losses[rows])
+
         gradient = grad(objective)(params)
         params = {k: v - lr * gradient[k] for k, v in params.items()}
     return params
