@@ -768,10 +768,11 @@ def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
 
 
 def select_datasets(kb: KnowledgeBase, names: Sequence[str], manifest: pd.DataFrame,
-                    max_datasets: int | None, pick: str, seed: int = 0
-                    ) -> tuple[list[str], dict[str, str]]:
+                    max_datasets: int | None, pick: str, seed: int = 0,
+                    only: Sequence[str] | None = None) -> tuple[list[str], dict[str, str]]:
     """Test datasets found in the manifest (at most ``max_datasets``: the smallest by
-    rows x features, or a seeded sample); also the skipped ones with the reason."""
+    rows x features, or a seeded sample), of them those in ``only`` when given; also the
+    skipped ones with the reason."""
     skipped = {n: "not in the corpus manifest" for n in names
                if n not in set(manifest["name"])}
     names = [n for n in names if n not in skipped]
@@ -783,7 +784,7 @@ def select_datasets(kb: KnowledgeBase, names: Sequence[str], manifest: pd.DataFr
         else:
             rng = np.random.default_rng(seed)
             names = sorted(rng.choice(names, size=max_datasets, replace=False).tolist())
-    return sorted(names), skipped
+    return sorted(n for n in names if only is None or n in only), skipped
 
 
 def settings_text(args: argparse.Namespace, budgets: Sequence[float], test: Sequence[str],
@@ -823,7 +824,8 @@ def run_fold(args: argparse.Namespace, kb: KnowledgeBase, fold: int, steps: int 
     from metalearner import base_protocol, code_version
 
     test, kb_folder = held_out_setup(kb, args.folds, fold, args.metalearner, steps, cache)
-    names, skipped = select_datasets(kb, test, manifest, args.max_datasets, args.pick)
+    names, skipped = select_datasets(kb, test, manifest, args.max_datasets, args.pick,
+                                     only=args.datasets)
     print(f"fold {fold + 1}/{args.folds}: {len(test)} held-out datasets, running "
           f"{len(names)}; fold knowledge base at {kb_folder}", flush=True)
 
@@ -918,6 +920,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, help="subsample larger datasets to about N "
                         "rows (stratified for classification, seed 0; default none, 2000 "
                         "with --quick)")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME",
+                        help="run only these of the datasets picked (to share a fold's runs "
+                        "between processes); the report covers them alone")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         metavar="METHOD", help=f"a subset of {', '.join(METHODS)} (default "
                         "all)")
@@ -982,6 +987,9 @@ def main(argv: list[str] | None = None) -> int:
         skipped.update(ran["skipped"])
         records += ran["records"]
         settings = ran["settings"]
+    if args.datasets and set(args.datasets) - set(names):
+        raise SystemExit("--datasets: not among the datasets picked in the folds run: "
+                         + ", ".join(sorted(set(args.datasets) - set(names))))
     settings["fold"] = folds if len(folds) > 1 else folds[0]
     summary = summarise(records, args.methods, budgets, unavailable, folds=fold_of)
     n_cpus = os.cpu_count()

@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -273,6 +274,10 @@ def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypat
     assert e2e.main(argv) == 0
     assert calls == [0, 2]
     result = json.loads((tmp_path / "both.json").read_text())
+    with pytest.raises(SystemExit, match="--datasets: not among the datasets picked in the "
+                                         "folds run: d9"):
+        e2e.main([*argv[:-1], "other", "--datasets", "d1", "d9"])
+    assert not (tmp_path / "other.json").exists()
     assert result["settings"]["fold"] == [0, 2]
     assert sorted(result["run_datasets"]) == ["d1", "d2", "d3", "r1"]
     assert set(result["skipped_datasets"]) == {"x0", "x2"}
@@ -288,6 +293,18 @@ def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypat
                                               "6 datasets, 4 of them run;")
     with pytest.raises(SystemExit):
         e2e.main(["--fold", "0", "5"])
+
+
+def test_the_datasets_picked_and_a_share_of_them():
+    kb = SimpleNamespace(datasets=pd.DataFrame({"name": ["a", "b", "c", "d"],
+                                                "n_rows": [10, 1000, 50, 20],
+                                                "n_features": [1, 1, 1, 1]}))
+    manifest = pd.DataFrame({"name": ["a", "b", "c"]})
+    names, skipped = e2e.select_datasets(kb, ["a", "b", "c", "d"], manifest, 2, "smallest")
+    assert names == ["a", "c"] and skipped == {"d": "not in the corpus manifest"}
+    # --datasets: a share of the picked ones, e.g. for another process to run the rest
+    assert e2e.select_datasets(kb, ["a", "b", "c", "d"], manifest, 2, "smallest",
+                               only=["c", "b"])[0] == ["c"]
 
 
 def test_test_score_aligns_class_columns():
