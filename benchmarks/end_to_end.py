@@ -745,18 +745,25 @@ def _comparison_section(title: str, comp: dict, tolerance: float) -> list[str]:
 # The protocol
 
 
+def held_out_names(kb: KnowledgeBase, folds: int, fold: int, seed: int = 0) -> list[str]:
+    """The names of the datasets of ``kb`` that fold ``fold`` of ``folds`` holds out."""
+    from metalearner import group_folds
+
+    names = sorted(kb.datasets["name"])
+    return group_folds(kb.datasets, names, folds, seed=seed)[fold]
+
+
 def held_out_setup(kb: KnowledgeBase, folds: int, fold: int, method: str,
                    steps: int | None, cache: Path, seed: int = 0) -> tuple[list[str], Path]:
     """The fold's test dataset names and a knowledge-base folder that knows only the
     other folds: their tables plus a meta-learner trained on them (``metalearner/``)."""
-    from metalearner import group_folds, learner_version, trained, training_names
+    from metalearner import learner_version, trained, training_names
 
-    names = sorted(kb.datasets["name"])
-    test = group_folds(kb.datasets, names, folds, seed=seed)[fold]
+    test = held_out_names(kb, folds, fold, seed)
     train = training_names(kb, test)
     if not train:
         raise SystemExit(f"fold {fold} leaves no training dataset with meta-features "
-                         f"({len(test)} of {len(names)} datasets held out)")
+                         f"({len(test)} of {len(kb.datasets)} datasets held out)")
     learner = trained(kb, method, steps, train, cache / "metalearners", seed=seed)
     restricted = kb.subset(train)
     key = hashlib.sha256(json.dumps([folds, fold, method, steps, seed, train, kb.counts(),
@@ -976,6 +983,13 @@ def main(argv: list[str] | None = None) -> int:
     unavailable = {m: r for m, r in unavailable_methods().items() if m in args.methods}
     for method, reason in unavailable.items():
         print(f"{method}: unavailable: {reason}", flush=True)
+    if args.datasets:  # checked before hours of runs, not after
+        picked = {n for fold in folds for n in select_datasets(
+            kb, held_out_names(kb, args.folds, fold), manifest, args.max_datasets,
+            args.pick)[0]}
+        if set(args.datasets) - picked:
+            raise SystemExit("--datasets: not among the datasets picked in the folds run: "
+                             + ", ".join(sorted(set(args.datasets) - picked)))
     seeds = list(range(args.seeds))
     test, names, skipped, records, settings = [], [], {}, [], {}
     fold_of = {}
@@ -987,9 +1001,6 @@ def main(argv: list[str] | None = None) -> int:
         skipped.update(ran["skipped"])
         records += ran["records"]
         settings = ran["settings"]
-    if args.datasets and set(args.datasets) - set(names):
-        raise SystemExit("--datasets: not among the datasets picked in the folds run: "
-                         + ", ".join(sorted(set(args.datasets) - set(names))))
     settings["fold"] = folds if len(folds) > 1 else folds[0]
     summary = summarise(records, args.methods, budgets, unavailable, folds=fold_of)
     n_cpus = os.cpu_count()

@@ -98,7 +98,8 @@ def overhead(meta: dict, task: str, repeats: int) -> dict[str, dict[str, list[fl
         wall, cpu = [], []
         for seed in range(repeats):
             study = optuna.create_study(sampler=make_sampler(name, seed, **meta, **extra))
-            wall.append([]), cpu.append([])
+            wall.append([])
+            cpu.append([])
             for length in OVERHEAD_TRIALS:
                 study.optimize(objective, n_trials=length - OVERHEAD_TAIL - len(study.trials))
                 start, start_cpu = time.perf_counter(), time.process_time()

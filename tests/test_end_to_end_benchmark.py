@@ -274,10 +274,14 @@ def test_several_folds_are_run_in_turn_and_reported_together(tmp_path, monkeypat
     assert e2e.main(argv) == 0
     assert calls == [0, 2]
     result = json.loads((tmp_path / "both.json").read_text())
+    # --datasets names checked before any fold runs
+    monkeypatch.setattr(e2e, "held_out_names", lambda kb, folds, fold: by_fold[fold])
+    monkeypatch.setattr(e2e, "read_manifest",
+                        lambda path: pd.DataFrame({"name": ["d1", "d2", "d3", "r1"]}))
     with pytest.raises(SystemExit, match="--datasets: not among the datasets picked in the "
                                          "folds run: d9"):
         e2e.main([*argv[:-1], "other", "--datasets", "d1", "d9"])
-    assert not (tmp_path / "other.json").exists()
+    assert calls == [0, 2] and not (tmp_path / "other.json").exists()
     assert result["settings"]["fold"] == [0, 2]
     assert sorted(result["run_datasets"]) == ["d1", "d2", "d3", "r1"]
     assert set(result["skipped_datasets"]) == {"x0", "x2"}
