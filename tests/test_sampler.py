@@ -6,6 +6,8 @@ import math
 import pickle
 import threading
 import warnings
+from datetime import datetime
+from types import SimpleNamespace
 
 import numpy as np
 import optuna
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 from conftest import mixed_frame, mixed_target
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
 from synthetic import FAMILIES, TASK, metafeatures_of, objective_for
 
 from automl_meta.cli import EXIT_OK, main
@@ -210,24 +213,31 @@ def test_bad_sampler_arguments_are_named(meta_trained):
 # Under a time budget
 
 
-def slow_lightgbm(latent, seconds: float = 0.25):
-    """The synthetic objective, where a LightGBM trial takes ``seconds`` and k-NN none."""
-    import time
+@pytest.fixture
+def lightgbm_takes(monkeypatch):
+    """Simulated trial durations: ``lightgbm_takes(seconds)`` makes the sampler read a
+    LightGBM trial as taking ``seconds`` and any other trial 0.002 s, and its clock
+    stand still, so that its decisions under a time budget do not depend on how fast
+    or how loaded the machine running the tests is."""
+    import automl_meta.sampler as module
 
-    objective = objective_for(latent)
+    now = datetime.now()
+    monkeypatch.setattr(module, "datetime", SimpleNamespace(now=lambda: now))
+    lightgbm = []
 
-    def timed(trial) -> float:
-        value = objective(trial)
-        if trial.params["family"] == "lightgbm":
-            time.sleep(seconds)
-        return value
+    def seconds(trial) -> float | None:
+        if trial.state not in (TrialState.COMPLETE, TrialState.FAIL):
+            return None
+        return lightgbm[-1] if trial.params.get("family") == "lightgbm" else 0.002
 
-    return timed
+    monkeypatch.setattr(module, "trial_seconds", seconds)
+    return lightgbm.append
 
 
-def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
+def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained, lightgbm_takes):
     from synthetic import synthetic_kb
 
+    lightgbm_takes(0.25)
     latent = HELD_OUT[1]  # LightGBM is the better family here
     kb = synthetic_kb()  # where k-NN fits 100 times faster than LightGBM
     kb.evaluations.loc[kb.evaluations["family"] == "knn", "fit_seconds"] = 0.001
@@ -239,7 +249,7 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
                          ("short", {"time_left": lambda: 0.4})]:  # 0.1 s affordable
         study = optuna.create_study(direction="maximize", sampler=sampler_for(
             trained, latent, seed=0, **kwargs))
-        study.optimize(slow_lightgbm(latent), n_trials=12)
+        study.optimize(objective_for(latent), n_trials=12)
         families[name] = [t.params["family"] for t in study.trials]
         if name == "short":
             # k-NN starts (the cheapest start) and calibrates the costs: LightGBM, at
@@ -271,15 +281,17 @@ def test_time_left_keeps_configurations_that_cannot_fit_out(meta_trained):
             trained, latent, seed=0, time_left=lambda left=left: left,
             fallback=optuna.samplers.RandomSampler(seed=0), fallback_after=5,
             fallback_share=1.0))
-        study.optimize(slow_lightgbm(latent), n_trials=12)
+        study.optimize(objective_for(latent), n_trials=12)
         assert sources(study)[5:] == ["fallback"] * 7
         handed[name] = [t.params["family"] for t in study.trials[5:]]
     assert "lightgbm" in handed["ample"] and "lightgbm" not in handed["short"]
 
 
-def test_probes_try_a_cheap_family_with_its_defaults_and_the_start_resumes(meta_trained):
+def test_probes_try_a_cheap_family_with_its_defaults_and_the_start_resumes(
+        meta_trained, lightgbm_takes):
     from synthetic import synthetic_kb
 
+    lightgbm_takes(0.05)
     latent = HELD_OUT[1]  # LightGBM is the better family: the start keeps to it
     kb = synthetic_kb()  # where k-NN fits 100 times faster than LightGBM
     kb.evaluations.loc[kb.evaluations["family"] == "knn", "fit_seconds"] = 0.001
@@ -291,7 +303,7 @@ def test_probes_try_a_cheap_family_with_its_defaults_and_the_start_resumes(meta_
                          ("no budget", {})]:
         study = optuna.create_study(direction="maximize", sampler=sampler_for(
             trained, latent, seed=0, n_startup=3, exploration=0.0, **kwargs))
-        study.optimize(slow_lightgbm(latent, 0.05), n_trials=8)
+        study.optimize(objective_for(latent), n_trials=8)
         runs[name] = study.trials
     # Once a LightGBM trial has shown how slow this dataset is, k-NN, predicted 100
     # times faster and not tried yet, gets a trial of its defaults; then the zero-shot
@@ -456,7 +468,7 @@ def test_warm_start_study_enqueues_once_with_attributes(meta_trained, tmp_path):
     assert len(added) == 4
     again = optuna.load_study(study_name="warm", storage=storage)
     assert warm_start_study(again, X, y, n_configs=4, **kwargs) == []
-    waiting = again.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    waiting = again.get_trials(states=(TrialState.WAITING,))
     assert len(waiting) == 4
     assert [t.user_attrs["automl_meta:rank"] for t in waiting] == [1, 2, 3, 4]
     assert {t.user_attrs["automl_meta:source"] for t in waiting} == {"warm_start"}
