@@ -292,6 +292,7 @@ class MetaLearnedSampler(BaseSampler):
                        and isinstance(self._space, _FamilySpace) else None)
         self._lock = threading.Lock()
         self._chosen: dict[int, dict] = {}
+        self._keys: dict[tuple, list] = {}  # configuration keys of finished trials
         self._portfolio: list[dict] | None = None
 
     def __getstate__(self) -> dict:
@@ -380,7 +381,7 @@ class MetaLearnedSampler(BaseSampler):
                 if len(study.directions) != 1:
                     raise DataValidationError(
                         "MetaLearnedSampler supports single-objective studies only")
-                taken: set[str] = set()
+                taken: set = set()
                 for _ in range(_CLAIM_ATTEMPTS):
                     choice = self._choose(study, trial, taken)
                     study._storage.set_trial_system_attr(trial._trial_id, _CONFIG_ATTR, choice)
@@ -391,7 +392,7 @@ class MetaLearnedSampler(BaseSampler):
                 self._chosen[trial._trial_id] = choice["params"]
             return self._chosen[trial._trial_id]
 
-    def _choose(self, study: optuna.Study, trial: FrozenTrial, taken: set[str]) -> dict:
+    def _choose(self, study: optuna.Study, trial: FrozenTrial, taken: set) -> dict:
         """The trial's configuration: ``source``, ``params`` and what was predicted of it
         (``predicted_score`` and ``uncertainty`` for the surrogate's choices;
         ``predicted_seconds`` under a time budget once a trial has finished)."""
@@ -407,19 +408,30 @@ class MetaLearnedSampler(BaseSampler):
         seconds = float(affordable([choice["params"]], with_seconds=True)[1][0])
         return {**choice, "predicted_seconds": seconds} if seconds > 0 else choice
 
-    @staticmethod
-    def _others(trial: FrozenTrial, past: list[FrozenTrial], taken: set[str]
-                ) -> tuple[list[FrozenTrial], list[dict], set[str]]:
+    def _others(self, trial: FrozenTrial, past: list[FrozenTrial], taken: set
+                ) -> tuple[list[FrozenTrial], list[dict], set]:
         """The study's other trials, the parameters they ran or claimed, and the keys of
         those and of ``taken`` (configurations this trial may not propose)."""
         others = [t for t in past if t._trial_id != trial._trial_id]
         claimed = [t.params for t in others if t.params]
         claimed += [t.system_attrs[_CONFIG_ATTR]["params"] for t in others
                     if _CONFIG_ATTR in t.system_attrs]
-        return others, claimed, {_key(p) for p in claimed} | taken
+        seen = set(taken)
+        for t in others:
+            # A finished trial's keys are made once, not at every later trial.
+            finished = _finished_key(t) if t.state.is_finished() else None
+            keys = self._keys.get(finished) if finished is not None else None
+            if keys is None:
+                keys = [_key(t.params)] if t.params else []
+                if _CONFIG_ATTR in t.system_attrs:
+                    keys.append(_key(t.system_attrs[_CONFIG_ATTR]["params"]))
+                if finished is not None:
+                    self._keys[finished] = keys
+            seen.update(keys)
+        return others, claimed, seen
 
-    def _decide(self, study: optuna.Study, trial: FrozenTrial, taken: set[str],
-                past: list[FrozenTrial], others: tuple[list[FrozenTrial], list[dict], set[str]],
+    def _decide(self, study: optuna.Study, trial: FrozenTrial, taken: set,
+                past: list[FrozenTrial], others: tuple[list[FrozenTrial], list[dict], set],
                 affordable) -> dict:
         """A start, exploration, surrogate or coverage trial's configuration; ``others``
         is what :meth:`_others` returns."""
@@ -469,7 +481,7 @@ class MetaLearnedSampler(BaseSampler):
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
 
     def _probe(self, trial: FrozenTrial, past: list[FrozenTrial],
-               others: tuple[list[FrozenTrial], list[dict], set[str]],
+               others: tuple[list[FrozenTrial], list[dict], set],
                affordable) -> dict | None:
         """A probe trial's configuration (``probe_share``): the defaults of a family not
         tried yet, predicted to take at most ``probe_share`` of the median finished trial
@@ -619,7 +631,8 @@ class _Costs:
         table = pd.DataFrame({"family": scores["family"].to_numpy(),
                               "params": scores["params"].to_numpy(), "cost": centred})
         self.weights: dict[str, np.ndarray] = {}
-        self._relative: dict[tuple[str, str], float] = {}
+        self._relative: dict[tuple, float] = {}
+        self._configs: dict[tuple, tuple[str, float] | None] = {}  # of finished trials
         for family, rows in table.groupby("family"):
             if family not in self.families:
                 continue
@@ -655,7 +668,7 @@ class _Costs:
 
     def relative(self, family: str, params: dict) -> float:
         """Log seconds relative to a typical configuration (0 for an unknown family)."""
-        key = (family, json.dumps(params, sort_keys=True, default=str))
+        key = (family, _key(params))
         if key not in self._relative:
             weights = self.weights.get(family)
             self._relative[key] = 0.0 if weights is None else float(
@@ -673,13 +686,22 @@ class _Costs:
         offsets: dict[str, list[float]] = {}
         transfer: dict[str, list[float]] = {}
         for t in past:
-            config, seconds = config_from_params(t.params), trial_seconds(t)
-            if config is None or seconds is None or seconds <= 0:
+            seconds = trial_seconds(t)
+            if seconds is None or seconds <= 0:
                 continue
-            offset = math.log(seconds) - self.relative(*config)
-            offsets.setdefault(config[0], []).append(offset)
+            # A finished trial's configuration is read once, not at every later trial.
+            finished = _finished_key(t)
+            if finished not in self._configs:
+                config = config_from_params(t.params)
+                self._configs[finished] = (None if config is None
+                                           else (config[0], self.relative(*config)))
+            if self._configs[finished] is None:
+                continue
+            family, relative = self._configs[finished]
+            offset = math.log(seconds) - relative
+            offsets.setdefault(family, []).append(offset)
             if t.system_attrs.get(_CONFIG_ATTR, {}).get("source") != "probe":
-                transfer.setdefault(config[0], []).append(offset)
+                transfer.setdefault(family, []).append(offset)
         if not offsets:
             return None
         transfer = transfer or offsets
@@ -1037,6 +1059,26 @@ def _claimed_earlier(study: optuna.Study, trial: FrozenTrial, params: Mapping) -
                for t in study._storage.get_all_trials(study._study_id, deepcopy=False))
 
 
-def _key(params: Mapping) -> str:
-    return json.dumps({k: (v.item() if isinstance(v, np.generic) else v)
-                       for k, v in params.items()}, sort_keys=True, default=str)
+def _finished_key(trial: FrozenTrial) -> tuple:
+    """A finished trial's identity in the memos of what the sampler reads of it: its id
+    and number, and when it started and ended (a sampler reused for another study may
+    meet the same ids and numbers there)."""
+    return trial._trial_id, trial.number, trial.datetime_start, trial.datetime_complete
+
+
+def _key(params: Mapping) -> tuple | str:
+    """A configuration's identity: equal for equal names, types and values. A tuple for
+    plain values (the sampler takes a key of every trial at every trial, and a tuple is
+    several times quicker to make than JSON), JSON for anything else."""
+    items = []
+    for name, value in params.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if type(value) not in _PLAIN:
+            return json.dumps({k: (v.item() if isinstance(v, np.generic) else v)
+                               for k, v in params.items()}, sort_keys=True, default=str)
+        items.append((name, type(value), "nan" if value != value else value))
+    return tuple(sorted(items))
+
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))

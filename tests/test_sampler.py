@@ -67,6 +67,18 @@ def test_trial_params_round_trip():
     assert config_from_params({"family": "xgboost", "xgboost__depth": 3}) is None
 
 
+def test_configuration_keys_tell_types_apart_and_ignore_order():
+    from automl_meta.sampler import _key
+
+    # The sampler dedups configurations by these keys, as JSON did: numpy scalars are
+    # their Python values, and 1, 1.0, True and "1" are four configurations.
+    assert _key({"a": 1, "b": "x"}) == _key({"b": "x", "a": np.int64(1)})
+    assert len({_key({"a": v}) for v in (1, 1.0, True, "1", None)}) == 5
+    assert _key({"a": float("nan")}) == _key({"a": np.float64("nan")})
+    # Anything else is keyed as JSON (a list in an enqueued trial, say).
+    assert _key({"a": [1, 2]}) == _key({"a": [1, 2]}) != _key({"a": [2, 1]})
+
+
 def test_portfolio_first_then_the_adapted_surrogate(meta_trained):
     study = optuna.create_study(direction="maximize",
                                 sampler=sampler_for(meta_trained, HELD_OUT[0], seed=0))
@@ -321,6 +333,37 @@ def test_probes_try_a_cheap_family_with_its_defaults_and_the_start_resumes(
         assert "probe" not in sources_of(runs[name])
     with pytest.raises(DataValidationError, match="probe_share"):
         sampler_for(trained, latent, probe_share=1.5)
+
+
+def test_a_sampler_reused_for_another_study_reads_its_trials_afresh():
+    # The sampler reads a finished trial's configuration and cost once; a second
+    # in-memory study has the same trial ids and numbers, and other configurations.
+    kb = KnowledgeBase.load()
+    features = kb.metafeatures.set_index("dataset").iloc[0]
+
+    def run(family: str, sampler=None) -> tuple[optuna.Study, MetaLearnedSampler]:
+        sampler = sampler or MetaLearnedSampler(metafeatures=features, task="classification",
+                                                knowledge_base=kb, time_left=lambda: 60.0)
+        study = optuna.create_study(sampler=sampler)
+        params = trial_params(family, default_params(family, "classification"))
+        trial = optuna.trial.create_trial(
+            params=params, value=0.3,
+            distributions={k: CategoricalDistribution([v]) for k, v in params.items()})
+        trial.datetime_complete = trial.datetime_start + pd.Timedelta(seconds=2)
+        study.add_trial(trial)
+        return study, sampler
+
+    def read(study, sampler):
+        past = study.get_trials(deepcopy=False)
+        return sampler._others(study.ask(), past, set())[2], sampler._costs.calibrate(past)
+
+    first, reused = run("knn")
+    read(first, reused)
+    second, _ = run("random_forest", reused)
+    assert second.trials[0]._trial_id == first.trials[0]._trial_id
+    keys, scale = read(second, reused)
+    assert (keys, scale) == read(*run("random_forest"))
+    assert scale[None] == scale["random_forest"]  # the one family measured
 
 
 def test_probe_trials_do_not_calibrate_the_costs_of_other_families():
