@@ -420,7 +420,7 @@ class MetaLearnedSampler(BaseSampler):
         for t in others:
             # A finished trial's keys are made once, not at every later trial.
             finished = _finished_key(t) if t.state.is_finished() else None
-            keys = self._keys.get(finished) if finished is not None else None
+            keys = self._keys.get(finished)  # None for a trial still running
             if keys is None:
                 keys = [_key(t.params)] if t.params else []
                 if _CONFIG_ATTR in t.system_attrs:
