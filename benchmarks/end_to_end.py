@@ -718,7 +718,8 @@ def _comparison_section(title: str, comp: dict, tolerance: float) -> list[str]:
             lines.append(f"| {other} | {c['wins']} | {c['ties']} | {c['losses']} | "
                          f"{'' if share is None else f'{share:.0%}'} |")
         lines.append("")
-    if comp.get("by_fold"):
+    # Without the reference (a run of other methods only) there is nothing to show by fold.
+    if comp.get("by_fold") and comp["wins_ties_losses"]:
         others = list(comp["wins_ties_losses"])
         lines += [f"By held-out fold (mean rank of `{reference}`; its wins / ties / losses):",
                   "", "| fold | datasets | mean rank | " + " | ".join(others) + " |",

@@ -145,6 +145,17 @@ def test_figures_by_held_out_fold():
     assert "By held-out fold" not in e2e.markdown(one, {"command": "x"})
 
 
+def test_a_report_without_automl_meta_has_no_fold_table():
+    folds = {"d1": 0, "d2": 0, "d3": 3, "r1": 3}
+    others = [r for r in hand_made() if r["method"] != "automl_meta"]
+    summary = e2e.summarise(others, ["optuna_tpe", "flaml", "lightgbm_default"], [30],
+                            folds=folds)
+    assert summary["budgets"]["30"]["wins_ties_losses"] == {}
+    text = e2e.markdown(summary, {"command": "x"})
+    assert "| flaml | 1.00 |" in text and "By held-out fold" not in text
+    assert "best mean rank at every budget: **not evaluated**" in text
+
+
 def test_targets_met_and_not_evaluated():
     records = records_from(AT_120, 30) + records_from(LIGHTGBM) + records_from(ZERO_SHOT)
     summary = e2e.summarise(records, list(e2e.METHODS), [30])
