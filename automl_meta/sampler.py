@@ -76,7 +76,7 @@ AFFORDABLE_SHARE = 0.25
 #: that the margin for untried families covers (``_Costs.margin``): on the shipped
 #: knowledge base 3.2 for classification and 2.4 for regression. The end-to-end runs'
 #: Hill_Valley_without_noise: a first LightGBM trial of 2 s predicted a forest of the
-#: start at 6.3 s, within a quarter of the 28 s left; it takes 24 s, and with the
+#: start at 6.3 s, within a quarter of the 28 s left; it took 17 s, and with the
 #: refit the search ended after 2 trials, before a linear model (ROC AUC 0.99) was tried.
 MARGIN_QUANTILE = 0.9
 #: With ``time_left``: normal-score units the acquisition gives up per unit of log
