@@ -68,17 +68,8 @@ BETA = 1.0
 COVERAGE_OFFSET = 2
 COVERAGE_PERIOD = 5
 #: With ``time_left``: the largest share of the time left that a proposed configuration
-#: may be predicted to take (while an affordable one exists). A configuration of a family
-#: the study has not tried yet is predicted from the other families' times, less surely:
-#: its prediction counts times the cost model's ``margin`` (:class:`_Costs`).
+#: may be predicted to take (while an affordable one exists).
 AFFORDABLE_SHARE = 0.25
-#: Quantile of the knowledge base's errors in carrying one family's times to another
-#: that the margin for untried families covers (``_Costs.margin``): on the shipped
-#: knowledge base 3.2 for classification and 2.4 for regression. The end-to-end runs'
-#: Hill_Valley_without_noise: a first LightGBM trial of 2 s predicted a forest of the
-#: start at 6.3 s, within a quarter of the 28 s left; it took 17 s, and with the
-#: refit the search ended after 2 trials, before a linear model (ROC AUC 0.99) was tried.
-MARGIN_QUANTILE = 0.9
 #: With ``time_left``: normal-score units the acquisition gives up per unit of log
 #: predicted seconds, ``mean + beta * std - cost_weight * log(seconds)``: a configuration
 #: ten times slower must be predicted 0.23 better. Under a time budget a slow trial costs
@@ -568,7 +559,7 @@ class MetaLearnedSampler(BaseSampler):
                 ok, seconds = np.ones(len(params), dtype=bool), np.zeros(len(params))
             else:
                 seconds = self._costs.seconds(params, scale)
-                ok = seconds * self._costs.margins(params, scale) <= limit
+                ok = seconds <= limit
             return (ok, seconds) if with_seconds else ok
 
         return affordable
@@ -600,13 +591,6 @@ def _log_cost(seconds: np.ndarray) -> np.ndarray:
     return np.where(known, logs - np.median(logs[known]), 0.0)
 
 
-class _Scale(dict):
-    """Per-family log offsets of a study's trial times (:meth:`_Costs.calibrate`), and
-    ``measured``: the families whose own trials gave theirs."""
-
-    measured: frozenset = frozenset()
-
-
 class _Costs:
     """How long a configuration takes on the study's data, for searches under a budget.
 
@@ -618,10 +602,7 @@ class _Costs:
     the tried families' offsets, corrected by how much faster its time grows with the
     rows (:meth:`shift`; the attribute ``growth``, the slope of log seconds over log rows
     measured on the knowledge base's larger samples: on 14,000 rows an SVM is 10-20 times
-    slower, relative to a forest, than on the knowledge base's 1,000). That transfer errs
-    more than a family's own times do, so the affordability of an untried family's
-    configuration counts its prediction times the attribute ``margin`` (from
-    ``transfer_errors``).
+    slower, relative to a forest, than on the knowledge base's 1,000).
     """
 
     def __init__(self, space: _FamilySpace):
@@ -662,32 +643,6 @@ class _Costs:
             penalty[0, 0] = 0.0
             self.weights[family] = np.linalg.solve(design.T @ design + penalty,
                                                    design.T @ by_config.to_numpy())
-        #: Log errors of carrying one family's times to another on the knowledge base.
-        self.transfer_errors = self._transfer_errors(table.assign(
-            dataset=scores["dataset"].to_numpy(), max_rows=scores["max_rows"].to_numpy()))
-        #: What an untried family's predicted seconds are multiplied by when screening:
-        #: the :data:`MARGIN_QUANTILE` quantile of those errors (1 without any).
-        self.margin = (float(np.exp(np.quantile(self.transfer_errors, MARGIN_QUANTILE)))
-                       if self.transfer_errors.size else 1.0)
-
-    def _transfer_errors(self, table: pd.DataFrame) -> np.ndarray:
-        """How far carrying one family's times to another errs on the knowledge base: per
-        dataset sample and family, the mean of the costs less their prediction (the
-        family's log offset there); for every pair of families of a sample, the absolute
-        difference of their offsets (a log ratio)."""
-        known = table[table["family"].isin(self.weights)]
-        if known.empty:
-            return np.array([])
-        predicted = {key: self.relative(key[0], json.loads(key[1]))
-                     for key in known.groupby(["family", "params"]).groups}
-        error = known["cost"].to_numpy() - np.array(
-            [predicted[key] for key in zip(known["family"], known["params"], strict=True)])
-        offsets = known.assign(error=error).groupby(
-            ["dataset", "max_rows", "family"], dropna=False)["error"].mean()
-        gaps = [np.abs(np.subtract.outer(v.to_numpy(), v.to_numpy()))[
-                    np.triu_indices(len(v), 1)]
-                for _, v in offsets.groupby(level=["dataset", "max_rows"], dropna=False)]
-        return np.concatenate(gaps) if gaps else np.array([])
 
     @staticmethod
     def _growth(scores: pd.DataFrame) -> dict[str, float]:
@@ -720,10 +675,9 @@ class _Costs:
                 self._design(family, [params])[0] @ weights)
         return self._relative[key]
 
-    def calibrate(self, past: Sequence[FrozenTrial]) -> _Scale | None:
+    def calibrate(self, past: Sequence[FrozenTrial]) -> dict[str | None, float] | None:
         """Per-family log offsets (key None: all families) from the finished trials'
-        durations, the families measured in ``measured``; None before any trial has
-        finished.
+        durations; None before any trial has finished.
 
         A family not tried yet takes the offsets of the trials that were not probes
         (while there are any): a probe's trial is so short that the study's fixed cost
@@ -751,8 +705,7 @@ class _Costs:
         if not offsets:
             return None
         transfer = transfer or offsets
-        scale = _Scale({f: float(np.mean(v)) for f, v in offsets.items()})
-        scale.measured = frozenset(offsets)
+        scale: dict[str | None, float] = {f: float(np.mean(v)) for f, v in offsets.items()}
         scale[None] = float(np.mean([x for v in transfer.values() for x in v]))
         for family in self.families:
             if family not in scale and family in self.growth:
@@ -767,13 +720,6 @@ class _Costs:
         those of ``tried`` (families with a measured ``growth``): the difference of their
         slopes times the log of the study's rows over the knowledge base's typical rows."""
         return (self.growth[family] - self.growth[tried]) * self.log_size
-
-    def margins(self, params: Sequence[Mapping], scale: dict) -> np.ndarray:
-        """Per trial's parameters, ``margin`` when its family's seconds are carried from
-        other families' (not tried yet), else 1."""
-        measured = getattr(scale, "measured", frozenset())
-        return np.array([1.0 if (c := config_from_params(p)) is None or c[0] in measured
-                         else self.margin for p in params])
 
     def seconds(self, params: Sequence[Mapping], scale: dict) -> np.ndarray:
         """Predicted seconds of each trial's parameters (0 when not a built-in family)."""

@@ -21,10 +21,7 @@ then the adapted surrogate's UCB with coverage trials), with time as its budget:
   nothing at the knowledge base's own sample size); until a pick has finished nothing
   is predicted, the cheapest start configuration goes first, and from then on a
   configuration predicted to take more than ``AFFORDABLE_SHARE`` of the time left is
-  passed over while another is affordable (as ``MetaLearnedSampler``), the prediction of
-  a family not picked yet counting times the cost model's margin (``--margin-quantile``:
-  the quantile of the training folds' errors in carrying one family's times to another
-  that it covers; 0 for none).
+  passed over while another is affordable (as ``MetaLearnedSampler``).
 
 With ``--probe-shares``, the sampler's probes too (``MetaLearnedSampler``'s
 ``probe_share``): once a pick has finished, while the budget holds fewer than
@@ -64,7 +61,6 @@ from automl_meta.sampler import (
     AFFORDABLE_SHARE,
     BETA,
     COST_WEIGHT,
-    MARGIN_QUANTILE,
     N_STARTUP,
     PROBE_HORIZON,
     PROBE_SHARE,
@@ -93,13 +89,11 @@ OVERHEAD = 0.05
 
 def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
                  relative: np.ndarray, budget: float, weight: float,
-                 portfolio: list[tuple[str, int]], probe_share: float = 0.0,
-                 margin: float = 1.0) -> list[int]:
+                 portfolio: list[tuple[str, int]], probe_share: float = 0.0) -> list[int]:
     """The pool indices a search picks, in order, within ``budget`` seconds, where pick
     ``i`` takes ``seconds[i]`` and the cost model's log seconds relative to a typical
     configuration are ``relative[i]``; with ``probe_share``, the sampler's probes of
-    cheap families not picked yet (their defaults, where the pool has them); a family
-    not picked yet is affordable when its prediction times ``margin`` is."""
+    cheap families not picked yet (their defaults, where the pool has them)."""
     mean, std = learner.predict(features, pool.families, pool.params, task=pool.task,
                                 rows=pool.rows)
     defaults = {i for i, (f, p) in enumerate(zip(pool.families, pool.params, strict=True))
@@ -118,7 +112,6 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
         t = len(picks)
         remaining = [i for i in range(len(pool.losses)) if i not in picks]
         predicted = np.zeros(len(remaining))
-        tried = {pool.families[j] for j in picks}
         if picks:
             offsets: dict[str, list[float]] = {}
             for i in picks:
@@ -130,8 +123,8 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
             overall = float(np.mean(transfer))
             predicted = np.exp([np.mean(offsets.get(pool.families[i], [overall]))
                                 + relative[i] for i in remaining])
-        carried = np.array([pool.families[i] not in tried for i in remaining])
-        ok = predicted * np.where(carried, margin, 1.0) <= AFFORDABLE_SHARE * (budget - used)
+        ok = predicted <= AFFORDABLE_SHARE * (budget - used)
+        tried = {pool.families[j] for j in picks}
         cheap = []  # probes wait for a finished pick to tell what a pick costs
         median = float(np.median(seconds[picks])) if picks else None
         if median is not None and budget < PROBE_HORIZON * median:
@@ -169,11 +162,8 @@ def timed_search(learner, features: pd.Series, pool: Pool, seconds: np.ndarray,
 
 
 def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: float,
-        probe_shares=(0.0,), margin_quantile: float = MARGIN_QUANTILE,
-        log=print) -> list[dict]:
-    """One record per held-out dataset, budget, weight and probe share; a family not
-    picked yet is screened with the training folds' ``margin_quantile`` quantile of
-    transfer errors (no margin at 0)."""
+        probe_shares=(0.0,), log=print) -> list[dict]:
+    """One record per held-out dataset, budget, weight and probe share."""
     base = base_protocol(kb)
     scores = base.scores()
     metafeatures = kb.metafeatures.drop_duplicates("dataset", keep="last").set_index(
@@ -193,16 +183,13 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: 
         train_scores = base.subset(train).scores()
         # Per task: the sampler's cost model (its relative costs depend on the training
         # folds only, not on the held-out dataset's features) and the portfolio.
-        costs, portfolios, margins = {}, {}, {}
+        costs, portfolios = {}, {}
         for task in sorted({pools[n].task for n in test}):
             costs[task] = MetaLearnedSampler(
                 metafeatures=metafeatures.loc[next(n for n in test if pools[n].task == task)],
                 task=task, learner=learner, knowledge_base=train_kb,
                 time_left=lambda: 1.0)._costs
             portfolios[task] = population_portfolio(train_scores, task, N_STARTUP)
-            errors = costs[task].transfer_errors
-            margins[task] = (float(np.exp(np.quantile(errors, margin_quantile)))
-                             if margin_quantile > 0 and errors.size else 1.0)
         for name in test:
             pool = pools[name]
             features = metafeatures.loc[name]
@@ -214,14 +201,12 @@ def run(kb: KnowledgeBase, folds: int, cache: Path, weights, budgets, overhead: 
                                                              probe_shares):
                 picks = timed_search(learner, features, pool, seconds, relative,
                                      multiple * float(np.median(seconds)), weight,
-                                     portfolio, share, margins[pool.task])
+                                     portfolio, share)
                 regret = (pool.regret_curve(picks, len(picks))[-1] if picks else 1.0)
                 records.append({"dataset": name, "task": pool.task, "fold": k,
                                 "budget": multiple, "weight": weight, "probe_share": share,
-                                "margin": margins[pool.task],
                                 "regret": float(regret), "trials": len(picks)})
-        log(f"fold {k + 1}/{folds}: {len(test)} held-out datasets, margins "
-            + ", ".join(f"{t} {m:.2f}" for t, m in margins.items()) + ", "
+        log(f"fold {k + 1}/{folds}: {len(test)} held-out datasets, "
             f"{time.perf_counter() - start:.0f} s")
     return records
 
@@ -258,10 +243,7 @@ def markdown(summary: pd.DataFrame, meta: dict) -> str:
              f"Reproduce with `{meta['command']}` ({meta['seconds']:.0f} s).", "",
              f"{meta['folds']} folds over dataset groups; the {DEFAULT} meta-learner, "
              "portfolio and cost model of the other folds. A pick costs its recorded fit "
-             f"and predict seconds plus {meta['overhead']:g} s; a family not picked yet is "
-             "affordable when its predicted seconds times the training folds' "
-             f"{meta['margin_quantile']:g} quantile of transfer errors are (no "
-             "margin at 0); the budget is a multiple of "
+             f"and predict seconds plus {meta['overhead']:g} s; the budget is a multiple of "
              "the pool's median pick cost. Regret: normalized, on the pool's losses, at the "
              "end of the budget (lower is better); better / worse: datasets against "
              "weight 0. The shipped weight (`COST_WEIGHT`) is "
@@ -301,9 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-shares", type=float, nargs="+", default=[0.0],
                         help="the sampler's probe_share (0: no probes; with others, 0 is "
                              "added as their reference)")
-    parser.add_argument("--margin-quantile", type=float, default=MARGIN_QUANTILE,
-                        help="the quantile of transfer errors an untried family's "
-                             "prediction is screened with (0: no margin)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir())
                                                / "automl_meta-metalearner-benchmark"),
                         help="trained meta-learners, shared with benchmarks/metalearner.py")
@@ -316,15 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     kb = KnowledgeBase.load(args.knowledge_base)
     start = time.perf_counter()
     shares = sorted({0.0, *args.probe_shares})
-    if not 0.0 <= args.margin_quantile < 1.0:
-        parser.error("--margin-quantile must be within [0, 1)")
     records = run(kb, args.folds, Path(args.cache), args.weights, args.budgets,
-                  args.overhead, shares, args.margin_quantile)
+                  args.overhead, shares)
     summary = summarise(records)
     meta = {"command": " ".join(["python", "benchmarks/cost_weight.py",
                                  *(sys.argv[1:] if argv is None else argv)]),
             "folds": args.folds, "overhead": args.overhead, "probe_shares": shares,
-            "margin_quantile": args.margin_quantile,
             "counts": kb.counts(),
             "seconds": time.perf_counter() - start}
     out = Path(args.out)

@@ -64,7 +64,7 @@ def test_every_held_out_dataset_is_searched_at_every_budget_and_weight(result):
     assert (trials[40.0] >= trials[10.0]).all()
 
 
-def searches(result, budgets, weights, margin=1.0):
+def searches(result, budgets, weights):
     """``timed_search`` on one held-out pool, where k-NN trials take 0.011 s and LightGBM
     ones 0.11 s, for each budget (seconds) and weight."""
     kb, cache, _ = result
@@ -75,8 +75,8 @@ def searches(result, budgets, weights, margin=1.0):
     features = kb.metafeatures.set_index("dataset").loc["seta"]
     portfolio = [("lightgbm", 0), ("knn", 0), ("lightgbm", 1)]
     return pool, seconds, {(budget, weight): bench.timed_search(
-        learner, features, pool, seconds, np.log(seconds), budget, weight, portfolio,
-        margin=margin) for budget in budgets for weight in weights}
+        learner, features, pool, seconds, np.log(seconds), budget, weight, portfolio)
+        for budget in budgets for weight in weights}
 
 
 def test_a_search_stays_within_its_budget_and_starts_with_the_cheapest(result):
@@ -97,25 +97,6 @@ def test_a_cost_weight_moves_trials_to_the_cheaper_family(result):
     assert first[2.0].count("knn") > first[0.0].count("knn")
 
 
-def test_a_margin_keeps_an_untried_slow_family_out_of_a_short_budget(result):
-    # LightGBM's 0.11 s fit a quarter of the 1 s budget once a k-NN pick calibrated the
-    # costs, but not ten times over: it waits, untried, until k-NN's pool is used up.
-    families = {margin: [result_pool.families[i] for i in runs[(1.0, 0.0)]]
-                for margin in (1.0, 10.0)
-                for result_pool, _, runs in [searches(result, (1.0,), (0.0,), margin)]}
-    assert families[1.0][0] == families[10.0][0] == "knn"
-    knn = families[10.0].count("knn")
-    assert "lightgbm" in families[1.0][:5] and families[10.0][:knn] == ["knn"] * knn
-
-
-def test_run_records_the_training_folds_margin(result):
-    kb, cache, records = result
-    assert {r["margin"] for r in records} and all(r["margin"] > 1.0 for r in records)
-    plain = briefly(bench.run, kb, folds=2, cache=cache, weights=(0.0,), budgets=(10.0,),
-                    overhead=OVERHEAD, margin_quantile=0.0, log=lambda *_: None)
-    assert {r["margin"] for r in plain} == {1.0}
-
-
 def test_summary_pairs_each_weight_with_weight_zero_and_reports(result):
     kb, _, records = result
     summary = bench.summarise(records)
@@ -132,7 +113,7 @@ def test_summary_pairs_each_weight_with_weight_zero_and_reports(result):
         assert row["worse"] == (at[2.0] > at[0.0]).sum()
         assert row["regret"] == pytest.approx(at[2.0].mean())
     text = bench.markdown(summary, {"command": "python x", "seconds": 1.0, "folds": 2,
-                                    "overhead": OVERHEAD, "margin_quantile": 0.9})
+                                    "overhead": OVERHEAD})
     assert text.count("\n| 40 | ") == len(WEIGHTS)
 
 
@@ -173,5 +154,5 @@ def test_a_probe_takes_a_cheap_family_s_defaults_once_a_pick_has_finished(result
     probed = summary[summary["probe_share"] == 0.2].iloc[0]
     assert (probed["better_than_none"], probed["worse_than_none"]) == (1, 1)
     text = bench.markdown(summary, {"command": "python x", "seconds": 1.0, "folds": 2,
-                                    "overhead": OVERHEAD, "margin_quantile": 0.9})
+                                    "overhead": OVERHEAD})
     assert "| 1 | 0 | 0.2 | 3 | 0.2667 |" in text and "better than no probes" in text

@@ -24,7 +24,6 @@ from automl_meta.exceptions import DataValidationError, InvalidParamsError
 from automl_meta.metadataset.knowledge_base import CUSTOM_FAMILY, KnowledgeBase, custom_spaces
 from automl_meta.metalearner import MetaLearner
 from automl_meta.sampler import (
-    AFFORDABLE_SHARE,
     MetaLearnedSampler,
     config_from_params,
     is_coverage_trial,
@@ -417,38 +416,6 @@ def test_costs_learned_from_the_knowledge_base_rank_configurations():
     assert same == pytest.approx(10.0) and small < 5.0
     assert costs.calibrate([]) is None
 
-
-
-def test_untried_families_are_screened_with_the_knowledge_bases_transfer_margin():
-    kb = KnowledgeBase.load()
-    features = kb.metafeatures.set_index("dataset").iloc[0]
-    left = [60.0]
-    sampler = MetaLearnedSampler(metafeatures=features, task="classification",
-                                 knowledge_base=kb, time_left=lambda: left[0])
-    costs = sampler._costs
-    # On the shipped knowledge base, one family's times carried to another's are off by
-    # more than a factor of 2 for one pair of families in ten.
-    assert costs.margin > 2.0
-
-    def finished(params: dict, seconds: float):
-        trial = optuna.trial.create_trial(
-            params=params, value=0.9,
-            distributions={k: CategoricalDistribution([v]) for k, v in params.items()})
-        trial.datetime_complete = trial.datetime_start + pd.Timedelta(seconds=seconds)
-        return trial
-
-    lightgbm, forest = (trial_params(f, default_params(f, "classification"))
-                        for f in ("lightgbm", "random_forest"))
-    first = finished(lightgbm, 2.0)
-    scale = costs.calibrate([first])
-    assert scale.measured == {"lightgbm"}
-    assert list(costs.margins([lightgbm, forest], scale)) == [1.0, costs.margin]
-    [predicted] = costs.seconds([forest], scale)
-    # The forest's prediction fits in a quarter of the time left, but not times the margin.
-    left[0] = predicted / AFFORDABLE_SHARE * (1.0 + costs.margin) / 2.0
-    assert not sampler._affordability([first])([forest])[0]
-    # Once a forest has run, its own time says what forests take here.
-    assert sampler._affordability([first, finished(forest, predicted)])([forest])[0]
 
 def test_costs_from_a_knowledge_base_without_row_counts_warn_of_nothing(meta_trained):
     # The synthetic knowledge base's evaluations have no sample sizes: the study's size
