@@ -414,8 +414,11 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         search keeps back the time those refits are estimated to take). A
         trial still running when the search's time is spent is stopped (the evaluation
         runs in a worker process that is killed), so ``fit`` returns within a few seconds
-        of the budget, an ensemble's refits included. None: no limit (then
-        ``n_trials`` is required and trials run in this process).
+        of the budget, an ensemble's refits included. Once a trial has finished, a
+        trial whose first folds show that its whole cross-validation would take more
+        than half the search's time left stops there (status ``timeout``): a
+        configuration far slower than predicted costs a fold, not the budget. None: no
+        limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
         portfolio (``n_trials=1``: the top recommendation); without, each family's
@@ -606,6 +609,8 @@ class _Budget:
         self.reserve = 0.0
         #: Set by a first Ctrl-C (:func:`_first_interrupt_stops`): start no more trials.
         self.interrupted = False
+        #: Whether a trial has finished with a score (from then on slow trials stop early).
+        self.has_result = False
 
     def left(self) -> float:
         """Seconds to the deadline."""
@@ -626,6 +631,7 @@ class _Budget:
         best = sorted(done, key=lambda t: t.value)[:self.members]
         if self.blends is not None:
             best = best[:1] + [t for t in best[1:] if self.blends(best[0], t)]
+        self.has_result = self.has_result or bool(done)
         if best:
             refits = sum(t.user_attrs["fit_seconds"] for t in best) / self.trained_sizes
             self.reserve = min(refits, 0.5 * self.seconds)
@@ -667,15 +673,21 @@ class _Objective:
             raise optuna.TrialPruned("interrupted")
         family = trial.suggest_categorical("family", self.families)
         params = suggest(trial, family, self.dataset.task, prefix=f"{family}__")
-        time_limit = None
+        time_limit = projected_limit = None
         if self.budget.deadline is not None:
             time_limit = self.budget.remaining()
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
+            if self.budget.has_result:  # the first trial runs to the end: nothing to go on
+                projected_limit = SLOW_TRIAL_SHARE * time_limit
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
-                          time_limit=time_limit, return_predictions=self.oof is not None,
+                          time_limit=time_limit, projected_limit=projected_limit,
+                          return_predictions=self.oof is not None,
                           sample_weight=self.sample_weight)
         trial.set_user_attr("status", result.status)
+        if result.projected_seconds is not None:
+            # What the trial would have taken: the sampler's cost model learns from it.
+            trial.set_user_attr("projected_seconds", result.projected_seconds)
         if not result.ok:
             trial.set_user_attr("error", result.error)
             return math.nan  # Optuna records the trial as failed and goes on
@@ -719,6 +731,13 @@ def _first_interrupt_stops(study: optuna.Study, budget: _Budget) -> Iterator[Non
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
+
+#: Under a time budget, once a trial has finished, a trial stops after a fold when the
+#: folds done project its whole CV past this share of the search's time left at its
+#: start: twice the share the meta-learned sampler admits a trial predicted to take
+#: (:data:`automl_meta.sampler.AFFORDABLE_SHARE`), so only a trial far slower than
+#: predicted, or one TPE proposed that would take most of what is left, is stopped.
+SLOW_TRIAL_SHARE = 0.5
 
 #: Trials (the best by cross-validated score) that greedy ensemble selection draws from.
 ENSEMBLE_CANDIDATES = 20

@@ -110,10 +110,16 @@ def is_fallback_trial(number: int, after: int, share: float) -> bool:
 
 
 def trial_seconds(trial: FrozenTrial) -> float | None:
-    """How long a finished (complete or failed) trial took; None for one still running."""
+    """How long a finished (complete or failed) trial took; None for one still running.
+
+    For a trial stopped after its first folds because they projected it past its share
+    of the time left (``projected_seconds``, set by the estimators), the projection."""
     if (trial.state not in (TrialState.COMPLETE, TrialState.FAIL)
             or trial.datetime_start is None or trial.datetime_complete is None):
         return None
+    projected = trial.user_attrs.get("projected_seconds")
+    if projected is not None:
+        return float(projected)
     return (trial.datetime_complete - trial.datetime_start).total_seconds()
 
 

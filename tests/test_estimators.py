@@ -145,6 +145,28 @@ def test_time_budget_honoured_by_stopping_a_runaway_trial():
     assert model.best_params_["family"] == "knn"
 
 
+def test_a_trial_its_first_folds_show_too_slow_stops_there(cls_data, monkeypatch):
+    # Every trial's first fold projects it past a share this small of the time left: each
+    # trial after the first (which has nothing to fall back on) stops after one fold.
+    monkeypatch.setattr(estimators, "SLOW_TRIAL_SHARE", 1e-9)
+    X, y = cls_data
+    model = AutoMetaClassifier(n_trials=4, time_budget=120, families=["linear", "knn"],
+                               cv=3, random_state=0, knowledge_base=False).fit(X, y)
+    trials = model.study_.trials
+    assert trials[0].user_attrs["status"] == "ok"
+    assert model.best_params_["family"] == trials[0].params["family"]
+    for trial in trials[1:]:
+        assert trial.user_attrs["status"] == "timeout"
+        assert trial.user_attrs["error"].startswith("stopped after 1 of 3 folds")
+        assert trial.user_attrs["projected_seconds"] > 0
+    board = model.leaderboard_
+    assert list(board["status"]) == ["ok", "timeout", "timeout", "timeout"]
+    # Without a time budget nothing is projected against: every trial runs to the end.
+    unlimited = AutoMetaClassifier(n_trials=3, time_budget=None, families=["linear", "knn"],
+                                   cv=3, random_state=0, knowledge_base=False).fit(X, y)
+    assert (unlimited.leaderboard_["status"] == "ok").all()
+
+
 def test_parallel_trials(cls_data):
     X, y = cls_data
     model = AutoMetaClassifier(n_trials=4, n_jobs=2, time_budget=120, families=["linear"],

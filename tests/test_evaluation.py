@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 import signal
 import threading
 import time
@@ -204,6 +205,39 @@ def test_evaluate_checks_inputs(classification_data):
         evaluate("knn", KNN, classification_data, cv=3, time_limit=0)
     with pytest.raises(DataValidationError, match=r"memory_limit_mb must be positive"):
         evaluate("knn", KNN, classification_data, cv=3, memory_limit_mb=-1)
+    with pytest.raises(DataValidationError, match=r"projected_limit must be positive, got -1"):
+        evaluate("knn", KNN, classification_data, cv=3, projected_limit=-1)
+
+
+def test_projected_limit_stops_the_cv_once_its_first_fold_is_too_slow(classification_data,
+                                                                       monkeypatch):
+    real_fit = evaluation.fit_pipeline
+
+    def slow_fit(*args, **kwargs):
+        time.sleep(0.2)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "fit_pipeline", slow_fit)  # in this process: no limit
+    result = evaluate("knn", KNN, classification_data, cv=5, projected_limit=0.5)
+    assert result.status == "timeout" and np.isnan(result.score())
+    assert len(result.fit_seconds) == len(result.predict_seconds) == 1  # one fold run
+    assert result.projected_seconds >= 5 * 0.2
+    assert re.fullmatch(r"stopped after 1 of 5 folds \(0\.\d s\): the whole CV would take "
+                        r"about \d+\.\d s, over the 0\.5 s allowed", result.error)
+    assert result.to_dict()["projected_seconds"] == result.projected_seconds
+    whole = evaluate("knn", KNN, classification_data, cv=5, projected_limit=60)
+    assert whole.ok and len(whole.fit_seconds) == 5 and whole.projected_seconds is None
+
+
+def test_projected_limit_in_the_worker_and_never_after_the_last_fold(classification_data):
+    # Under a time limit the CV runs in a worker process: the stop comes back from there.
+    stopped = evaluate("knn", KNN, classification_data, cv=3, time_limit=60,
+                       projected_limit=1e-9)
+    assert stopped.status == "timeout" and len(stopped.fit_seconds) == 1
+    assert stopped.error.startswith("stopped after 1 of 3 folds")
+    # A single split has no fold after which to stop: only the time limit applies.
+    holdout = evaluate("knn", KNN, classification_data, cv=0.25, projected_limit=1e-9)
+    assert holdout.ok and holdout.projected_seconds is None
 
 
 class _Exploding(ClassifierMixin, BaseEstimator):

@@ -29,6 +29,7 @@ from automl_meta.sampler import (
     is_coverage_trial,
     is_fallback_trial,
     trial_params,
+    trial_seconds,
     warm_start_study,
 )
 from automl_meta.spaces import FAMILIES as ALL_FAMILIES
@@ -391,6 +392,18 @@ def test_probe_trials_do_not_calibrate_the_costs_of_other_families():
     assert costs.calibrate([*forest, knn])[None] > alone[None] + 0.5
     # Probes alone still calibrate every family.
     assert costs.calibrate([knn])[None] == costs.calibrate([finished("knn", 10.0, "probe")])[None]
+
+
+def test_a_trial_stopped_early_counts_with_its_projected_seconds():
+    params = trial_params("knn", default_params("knn", "classification"))
+    trial = optuna.trial.create_trial(
+        params=params, state=TrialState.FAIL,
+        user_attrs={"status": "timeout", "projected_seconds": 40.0},
+        distributions={k: CategoricalDistribution([v]) for k, v in params.items()})
+    trial.datetime_complete = trial.datetime_start + pd.Timedelta(seconds=8)
+    assert trial_seconds(trial) == 40.0  # not the 8 s it ran before it was stopped
+    trial.user_attrs.pop("projected_seconds")
+    assert trial_seconds(trial) == 8.0
 
 
 def test_costs_learned_from_the_knowledge_base_rank_configurations():

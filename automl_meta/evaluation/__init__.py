@@ -70,6 +70,9 @@ class EvaluationResult:
     predict_seconds: list[float] = field(default_factory=list)
     n_rows: int = 0
     error: str | None = None
+    #: Seconds the whole CV was projected to take when ``projected_limit`` stopped it
+    #: after its first folds (status ``timeout``); None otherwise.
+    projected_seconds: float | None = None
     #: Out-of-fold predictions (``return_predictions=True``): class probabilities with
     #: one column per sorted label, or regression predictions, one row per dataset row.
     oof: np.ndarray | None = field(default=None, repr=False)
@@ -291,7 +294,8 @@ def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
 
 
 def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
-                    keep_predictions: bool = False, sample_weight=None) -> dict:
+                    keep_predictions: bool = False, sample_weight=None,
+                    projected_limit: float | None = None) -> dict:
     metrics = task_metrics(dataset.task)
     if metric.name not in METRICS:  # one of make_metric's
         metrics.append(metric)
@@ -303,9 +307,10 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
         oof = np.full((dataset.n_rows, len(labels)) if labels is not None else dataset.n_rows,
                       np.nan)
     schema = dataset.schema
+    began = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for train, test in folds:
+        for done, (train, test) in enumerate(folds, start=1):
             model = build_pipeline(family, params, schema, dataset.task, seed=seed)
             start = time.perf_counter()
             fit_pipeline(model, dataset.X.iloc[train], dataset.y.iloc[train],
@@ -325,6 +330,11 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
                 except ValueError:  # e.g. ROC AUC on a fold holding a single class
                     value = float("nan")
                 scores[m.name].append(value)
+            elapsed = time.perf_counter() - began
+            projected = elapsed * len(folds) / done
+            if projected_limit is not None and done < len(folds) and projected > projected_limit:
+                return {"stopped": (done, elapsed, projected), "fit_seconds": fit_seconds,
+                        "predict_seconds": predict_seconds}
     if not np.all(np.isfinite(scores[metric.name])):
         raise ValueError(f"{metric.name} is not finite on some fold: {scores[metric.name]}")
     return {"fold_scores": scores, "fit_seconds": fit_seconds,
@@ -340,6 +350,7 @@ def evaluate(
     *,
     seed: int = 0,
     time_limit: float | None = None,
+    projected_limit: float | None = None,
     memory_limit_mb: int | None = None,
     max_rows: int | None = None,
     return_predictions: bool = False,
@@ -366,6 +377,12 @@ def evaluate(
     time_limit, memory_limit_mb
         When given, the evaluation runs in a child process that is killed after
         ``time_limit`` seconds for the whole CV, and may allocate ``memory_limit_mb``.
+    projected_limit
+        When given, the CV stops after a fold (not the last) once the folds done project
+        it past this many seconds (their time so far times the number of folds over the
+        folds done): the result's status is then ``timeout``, with the projection in
+        ``projected_seconds`` and the finished folds' times. A slow configuration costs
+        a fold, not the whole CV.
     max_rows
         Subsample larger datasets to this many rows (fixed seed) first.
     return_predictions
@@ -384,7 +401,8 @@ def evaluate(
             f"{type(dataset).__name__}")
     metric_obj = get_metric(metric, dataset.task)
     params = validate_params(family, dataset.task, params)
-    for name, value in (("time_limit", time_limit), ("memory_limit_mb", memory_limit_mb)):
+    for name, value in (("time_limit", time_limit), ("projected_limit", projected_limit),
+                        ("memory_limit_mb", memory_limit_mb)):
         if value is not None and not (_is_number(value) and value > 0):
             raise DataValidationError(f"{name} must be positive, got {value!r}")
     if max_rows is not None:
@@ -404,7 +422,7 @@ def evaluate(
         check_split_weights(folds, sample_weight, [family])
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
     args = (family, params, dataset, metric_obj, folds, seed, return_predictions,
-            sample_weight)
+            sample_weight, projected_limit)
     if time_limit is None and memory_limit_mb is None:
         try:
             values = _cross_validate(*args)
@@ -421,6 +439,15 @@ def evaluate(
             result.status, result.error = outcome.status, outcome.error
             return result
         values = outcome.value
+    if "stopped" in values:
+        done, elapsed, projected = values["stopped"]
+        result.status, result.projected_seconds = "timeout", float(projected)
+        result.error = (f"stopped after {done} of {len(folds)} folds ({elapsed:.1f} s): the "
+                        f"whole CV would take about {projected:.1f} s, over the "
+                        f"{projected_limit:g} s allowed")
+        result.fit_seconds = values["fit_seconds"]
+        result.predict_seconds = values["predict_seconds"]
+        return result
     result.fold_scores = values["fold_scores"]
     result.fit_seconds = values["fit_seconds"]
     result.predict_seconds = values["predict_seconds"]
