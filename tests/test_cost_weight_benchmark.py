@@ -156,3 +156,44 @@ def test_a_probe_takes_a_cheap_family_s_defaults_once_a_pick_has_finished(result
     text = bench.markdown(summary, {"command": "python x", "seconds": 1.0, "folds": 2,
                                     "overhead": OVERHEAD})
     assert "| 1 | 0 | 0.2 | 3 | 0.2667 |" in text and "better than no probes" in text
+
+
+def test_a_stopped_pick_is_neither_scored_nor_adapted_to(result, monkeypatch):
+    kb, cache, _ = result
+    pools = bench.pools_of(kb.scores(), bench.MIN_POOL)
+    pool = pools["seta"]
+    learner = briefly(bench.trained, kb, bench.DEFAULT, None, sorted(pools)[6:], cache, 0)
+    seconds = np.where(np.array(pool.families) == "knn", 0.001, 0.1) + OVERHEAD
+    features = kb.metafeatures.set_index("dataset").loc["seta"]
+    adapted = []
+    real_adapt = type(learner).adapt
+
+    def adapt(self, features, trials, **kwargs):
+        adapted.append([family for family, _, _ in trials])
+        return real_adapt(self, features, trials, **kwargs)
+
+    monkeypatch.setattr(type(learner), "adapt", adapt)
+    portfolio = [("lightgbm", 0), ("knn", 0), ("lightgbm", 1)]
+    runs = {share: bench.timed_search(learner, features, pool, seconds, np.log(seconds),
+                                      1.0, 0.0, portfolio, stop_share=share)
+            for share in (0.0, 0.05)}
+    assert "lightgbm" in {pool.families[i] for i in runs[0.0]}
+    # A LightGBM pick (0.11 s) takes more than 5% of the time left from the start: after
+    # the first pick (k-NN, the cheapest) every one stops, and half its cost is spent.
+    assert {pool.families[i] for i in runs[0.05]} == {"knn"}
+    assert adapted and all(set(families) == {"knn"} for families in adapted[-1:])
+    assert seconds[runs[0.05]].sum() < 1.0
+
+
+def test_compare_pairs_datasets_with_a_reference_run(result):
+    _, _, records = result
+    worse = [{**r, "regret": r["regret"] + 0.1} if r["dataset"] == "seta" else r
+             for r in records]
+    comparison = bench.compare(worse, records)
+    assert len(comparison) == len(WEIGHTS) * len(BUDGETS)
+    assert (comparison["worse"] == 1).all() and (comparison["better"] == 0).all()
+    assert np.allclose(comparison["regret"] - comparison["reference"], 0.1 / 12)
+    text = bench.markdown(bench.summarise(worse),
+                          {"command": "python x", "seconds": 1.0, "folds": 2,
+                           "overhead": OVERHEAD, "reference": "ref.json"}, comparison)
+    assert "Against `ref.json`" in text and text.count("| 1 |\n") >= len(comparison)
