@@ -64,18 +64,27 @@ def test_every_held_out_dataset_is_searched_at_every_budget_and_weight(result):
     assert (trials[40.0] >= trials[10.0]).all()
 
 
-def searches(result, budgets, weights):
-    """``timed_search`` on one held-out pool, where k-NN trials take 0.011 s and LightGBM
-    ones 0.11 s, for each budget (seconds) and weight."""
+#: The start of the searches on ``seta`` below, unless a test says otherwise.
+PORTFOLIO = [("lightgbm", 0), ("knn", 0), ("lightgbm", 1)]
+
+
+def held_out(result):
+    """The pool of ``seta`` (held out), a learner trained on other pools, the seconds of
+    its picks (k-NN 0.011 s, LightGBM 0.11 s) and its meta-features."""
     kb, cache, _ = result
     pools = bench.pools_of(kb.scores(), bench.MIN_POOL)
     pool = pools["seta"]
     learner = briefly(bench.trained, kb, bench.DEFAULT, None, sorted(pools)[6:], cache, 0)
     seconds = np.where(np.array(pool.families) == "knn", 0.001, 0.1) + OVERHEAD
-    features = kb.metafeatures.set_index("dataset").loc["seta"]
-    portfolio = [("lightgbm", 0), ("knn", 0), ("lightgbm", 1)]
+    return pool, learner, seconds, kb.metafeatures.set_index("dataset").loc["seta"]
+
+
+def searches(result, budgets, weights):
+    """``timed_search`` on one held-out pool, where k-NN trials take 0.011 s and LightGBM
+    ones 0.11 s, for each budget (seconds) and weight."""
+    pool, learner, seconds, features = held_out(result)
     return pool, seconds, {(budget, weight): bench.timed_search(
-        learner, features, pool, seconds, np.log(seconds), budget, weight, portfolio)
+        learner, features, pool, seconds, np.log(seconds), budget, weight, PORTFOLIO)
         for budget in budgets for weight in weights}
 
 
@@ -121,16 +130,11 @@ def test_a_probe_takes_a_cheap_family_s_defaults_once_a_pick_has_finished(result
                                                                           monkeypatch):
     from automl_meta.spaces import default_params
 
-    kb, cache, _ = result
-    pools = bench.pools_of(kb.scores(), bench.MIN_POOL)
-    pool = pools["seta"]
+    pool, learner, seconds, features = held_out(result)
     knn = pool.families.index("knn")
     params = list(pool.params)
     params[knn] = default_params("knn", pool.task)  # the pool holds k-NN's defaults
     pool = dataclasses.replace(pool, params=params)
-    learner = briefly(bench.trained, kb, bench.DEFAULT, None, sorted(pools)[6:], cache, 0)
-    seconds = np.where(np.array(pool.families) == "knn", 0.001, 0.1) + OVERHEAD
-    features = kb.metafeatures.set_index("dataset").loc["seta"]
     # A start of two LightGBM configurations, the portfolio's alone: no k-NN in it.
     monkeypatch.setattr(bench, "N_STARTUP", 2)
     monkeypatch.setattr(bench, "diverse_top", lambda *args: [])
@@ -159,30 +163,26 @@ def test_a_probe_takes_a_cheap_family_s_defaults_once_a_pick_has_finished(result
 
 
 def test_a_stopped_pick_is_neither_scored_nor_adapted_to(result, monkeypatch):
-    kb, cache, _ = result
-    pools = bench.pools_of(kb.scores(), bench.MIN_POOL)
-    pool = pools["seta"]
-    learner = briefly(bench.trained, kb, bench.DEFAULT, None, sorted(pools)[6:], cache, 0)
-    seconds = np.where(np.array(pool.families) == "knn", 0.001, 0.1) + OVERHEAD
-    features = kb.metafeatures.set_index("dataset").loc["seta"]
-    adapted = []
+    pool, learner, seconds, features = held_out(result)
+    adapted: dict[float, set] = {}
     real_adapt = type(learner).adapt
 
-    def adapt(self, features, trials, **kwargs):
-        adapted.append([family for family, _, _ in trials])
-        return real_adapt(self, features, trials, **kwargs)
+    def search(share: float) -> list[int]:
+        def adapt(self, features, trials, **kwargs):
+            adapted.setdefault(share, set()).update(family for family, _, _ in trials)
+            return real_adapt(self, features, trials, **kwargs)
 
-    monkeypatch.setattr(type(learner), "adapt", adapt)
-    portfolio = [("lightgbm", 0), ("knn", 0), ("lightgbm", 1)]
-    runs = {share: bench.timed_search(learner, features, pool, seconds, np.log(seconds),
-                                      1.0, 0.0, portfolio, stop_share=share)
-            for share in (0.0, 0.05)}
-    assert "lightgbm" in {pool.families[i] for i in runs[0.0]}
+        monkeypatch.setattr(type(learner), "adapt", adapt)
+        return bench.timed_search(learner, features, pool, seconds, np.log(seconds), 1.0,
+                                  0.0, PORTFOLIO, stop_share=share)
+
+    assert "lightgbm" in {pool.families[i] for i in search(0.0)}
+    assert "lightgbm" in adapted[0.0]
     # A LightGBM pick (0.11 s) takes more than 5% of the time left from the start: after
-    # the first pick (k-NN, the cheapest) every one stops, and half its cost is spent.
-    assert {pool.families[i] for i in runs[0.05]} == {"knn"}
-    assert adapted and all(set(families) == {"knn"} for families in adapted[-1:])
-    assert seconds[runs[0.05]].sum() < 1.0
+    # the first pick (k-NN, the cheapest) every one stops, gives no score and is not
+    # adapted to.
+    assert {pool.families[i] for i in search(0.05)} == {"knn"}
+    assert adapted[0.05] == {"knn"}
 
 
 def test_compare_pairs_datasets_with_a_reference_run(result):
