@@ -571,8 +571,13 @@ class CategoryFixer(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         X = X.copy()
         for c, cats in self.categories_.items():
-            values = X[c].astype(object)
-            col = pd.Categorical(values.where(values.isin(cats)), categories=cats)
+            dtype = X[c].dtype
+            if (isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered
+                    and dtype.categories.equals(pd.Index(cats))):
+                col = X[c].array  # already pinned (as in cross-validation): nothing to redo
+            else:
+                values = X[c].astype(object)
+                col = pd.Categorical(values.where(values.isin(cats)), categories=cats)
             if self.max_categories is not None and len(cats) > self.max_categories:
                 X[c] = np.where(col.codes < 0, np.nan, col.codes).astype(float)
             else:

@@ -362,6 +362,23 @@ def test_category_fixer_without_cap_keeps_categoricals():
     assert out["c"].isna().tolist() == [False, True]
 
 
+def test_category_fixer_keeps_the_fitted_order_of_categories():
+    train = pd.DataFrame({"c": pd.Categorical(["a", "b", "c", "a"]),
+                          "d": pd.Categorical(["p", "q", "p", "q"])})
+    fixer = CategoryFixer(max_categories=2).fit(train)  # "c" becomes its codes
+    # Pinned already, as a fold of the same data is: "d" passes through as it is.
+    out = fixer.transform(train.iloc[2:])
+    pd.testing.assert_series_equal(out["d"], train["d"].iloc[2:])
+    assert out["c"].tolist() == [2.0, 0.0]
+    # The same categories in another order (equal as unordered dtypes) are recoded.
+    shuffled = pd.DataFrame({"c": pd.Categorical(["c", "a"], categories=["c", "b", "a"]),
+                             "d": pd.Categorical(["q", "p"], categories=["q", "p"])})
+    out = fixer.transform(shuffled)
+    assert out["c"].tolist() == [2.0, 0.0]
+    assert list(out["d"].cat.categories) == ["p", "q"]
+    assert out["d"].cat.codes.tolist() == [1, 0]
+
+
 def test_category_fixer_does_not_rely_on_deprecated_pandas_behaviour():
     fixer = CategoryFixer().fit(pd.DataFrame({"c": pd.Categorical(["a", "b"])}))
     with warnings.catch_warnings():

@@ -316,11 +316,14 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
             fit_pipeline(model, dataset.X.iloc[train], dataset.y.iloc[train],
                          None if sample_weight is None else sample_weight[train])
             fit_seconds.append(time.perf_counter() - start)
-            X_test, y_test = dataset.X.iloc[test], dataset.y.iloc[test].to_numpy()
+            y_test = dataset.y.iloc[test].to_numpy()
             weight = None if sample_weight is None else sample_weight[test]
             start = time.perf_counter()
-            predictions = model.predict(X_test)
-            proba = aligned_proba(model, X_test, labels) if labels is not None else None
+            # Preprocessed once for both predict and predict_proba: on many categorical
+            # columns the transform costs as much as the model's predictions.
+            X_test, estimator = model[:-1].transform(dataset.X.iloc[test]), model[-1]
+            predictions = estimator.predict(X_test)
+            proba = aligned_proba(estimator, X_test, labels) if labels is not None else None
             predict_seconds.append(time.perf_counter() - start)
             if oof is not None:
                 oof[test] = proba if labels is not None else predictions
