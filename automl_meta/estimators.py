@@ -679,7 +679,8 @@ class _Objective:
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
             if self.budget.has_result:  # the first trial runs to the end: nothing to go on
-                projected_limit = SLOW_TRIAL_SHARE * time_limit
+                projected_limit = max(SLOW_TRIAL_SHARE * time_limit,
+                                      min(time_limit, SHORT_TRIAL_SHARE * self.budget.seconds))
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, projected_limit=projected_limit,
                           return_predictions=self.oof is not None,
@@ -738,6 +739,11 @@ def _first_interrupt_stops(study: optuna.Study, budget: _Budget) -> Iterator[Non
 #: (:data:`automl_meta.sampler.AFFORDABLE_SHARE`), so only a trial far slower than
 #: predicted, or one TPE proposed that would take most of what is left, is stopped.
 SLOW_TRIAL_SHARE = 0.5
+
+#: A trial projected to take at most this share of the whole time budget is not stopped
+#: while it fits in the time left: near the deadline half the time left is less than any
+#: trial takes, and stopping every trial there would waste the search's last seconds.
+SHORT_TRIAL_SHARE = 0.05
 
 #: Trials (the best by cross-validated score) that greedy ensemble selection draws from.
 ENSEMBLE_CANDIDATES = 20

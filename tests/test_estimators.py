@@ -149,6 +149,7 @@ def test_a_trial_its_first_folds_show_too_slow_stops_there(cls_data, monkeypatch
     # Every trial's first fold projects it past a share this small of the time left: each
     # trial after the first (which has nothing to fall back on) stops after one fold.
     monkeypatch.setattr(estimators, "SLOW_TRIAL_SHARE", 1e-9)
+    monkeypatch.setattr(estimators, "SHORT_TRIAL_SHARE", 0.0)
     X, y = cls_data
     model = AutoMetaClassifier(n_trials=4, time_budget=120, families=["linear", "knn"],
                                cv=3, random_state=0, knowledge_base=False).fit(X, y)
@@ -165,6 +166,17 @@ def test_a_trial_its_first_folds_show_too_slow_stops_there(cls_data, monkeypatch
     unlimited = AutoMetaClassifier(n_trials=3, time_budget=None, families=["linear", "knn"],
                                    cv=3, random_state=0, knowledge_base=False).fit(X, y)
     assert (unlimited.leaderboard_["status"] == "ok").all()
+
+
+def test_a_short_trial_that_fits_in_the_time_left_runs_to_the_end(cls_data, monkeypatch):
+    # Half the time left is less than any trial takes here (as near the deadline), but
+    # these trials take far less than a twentieth of the budget: none is stopped.
+    monkeypatch.setattr(estimators, "SLOW_TRIAL_SHARE", 1e-9)
+    X, y = cls_data
+    model = AutoMetaClassifier(n_trials=4, time_budget=120, families=["linear", "knn"],
+                               cv=3, random_state=0, knowledge_base=False).fit(X, y)
+    assert (model.leaderboard_["status"] == "ok").all()
+    assert not any("projected_seconds" in t.user_attrs for t in model.study_.trials)
 
 
 def test_parallel_trials(cls_data):
