@@ -84,6 +84,33 @@ def test_multiclass_roc_auc_over_present_classes():
     assert METRICS["roc_auc"](y, proba, labels) == 1.0
 
 
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_roc_auc_is_scikit_learns_with_ties_and_weights(n_classes, weighted):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, 500)
+    proba = rng.random((500, n_classes)).round(1) + 0.1  # many tied scores
+    proba /= proba.sum(axis=1, keepdims=True)
+    weight = rng.random(500) * (rng.random(500) > 0.2) if weighted else None
+    labels = np.arange(n_classes)
+    if n_classes == 2:
+        expected = roc_auc_score(y == 1, proba[:, 1], sample_weight=weight)
+    else:
+        expected = np.mean([roc_auc_score(y == c, proba[:, c], sample_weight=weight)
+                            for c in labels])
+    assert METRICS["roc_auc"](y, proba, labels, weight) == pytest.approx(expected, abs=1e-12)
+
+
+def test_roc_auc_undefined_raises_as_scikit_learns_does():
+    labels = np.array([0, 1])
+    with pytest.raises(ValueError, match="only one class"):
+        METRICS["roc_auc"](np.array([1, 1]), np.array([[0.2, 0.8], [0.4, 0.6]]), labels)
+    with pytest.raises(ValueError, match="NaN"):
+        METRICS["roc_auc"](np.array([0, 1]), np.array([[0.2, 0.8], [np.nan, np.nan]]), labels)
+
+
 # ---------------------------------------------------------------------------------------
 # Folds
 

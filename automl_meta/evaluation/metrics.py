@@ -68,13 +68,36 @@ def _roc_auc(y_true, proba, labels, sample_weight=None) -> float:
     With weights, a class is present where its rows weigh something.
     """
     y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=float)
+    if not np.all(np.isfinite(proba)):
+        raise ValueError("the predicted probabilities contain NaN or infinity")
     if len(labels) == 2:
-        return skm.roc_auc_score(y_true == labels[1], proba[:, 1], sample_weight=sample_weight)
+        positive = y_true == labels[1]
+        if positive.all() or not positive.any():
+            raise ValueError("only one class present in y_true: ROC AUC is not defined")
+        return _binary_auc(positive, proba[:, 1], sample_weight)
     weight = np.ones(len(y_true)) if sample_weight is None else np.asarray(sample_weight)
-    aucs = [skm.roc_auc_score(y_true == label, proba[:, j], sample_weight=sample_weight)
+    aucs = [_binary_auc(y_true == label, proba[:, j], weight)
             for j, label in enumerate(labels)
             if 0 < weight[y_true == label].sum() < weight.sum()]
     return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _binary_auc(positive: np.ndarray, score: np.ndarray, weight=None) -> float:
+    """The area under the ROC curve, as ``sklearn.metrics.roc_auc_score`` gives it (tied
+    scores count half), from one sort: the weight of the positives times the weight of
+    the negatives scored below them. sklearn's own takes about 5 ms a call whatever the
+    size, which made the one-vs-rest AUC of a 10-class dataset cost more than fitting a
+    linear model in a fold, and ensemble selection several seconds."""
+    weight = np.ones(len(score)) if weight is None else np.asarray(weight, dtype=float)
+    _, group = np.unique(score, return_inverse=True)
+    pos = np.bincount(group, weights=weight * positive)
+    neg = np.bincount(group, weights=weight * ~positive)
+    total = pos.sum() * neg.sum()
+    if total == 0:
+        return float("nan")  # no weight on one side: sklearn warns and gives NaN too
+    below = np.cumsum(neg) - neg
+    return float(np.dot(pos, below + 0.5 * neg) / total)
 
 
 def _log_loss(y_true, proba, labels, sample_weight=None) -> float:
