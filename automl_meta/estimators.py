@@ -416,7 +416,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         runs in a worker process that is killed), so ``fit`` returns within a few seconds
         of the budget, an ensemble's refits included. Once a trial has finished, a
         trial whose first folds show that its whole cross-validation would take more
-        than half the search's time left stops there (status ``timeout``): a
+        than half the search's time left stops there (status ``timeout``), unless it
+        would take at most a twentieth of the budget and fits in the time left: a
         configuration far slower than predicted costs a fold, not the budget. None: no
         limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
@@ -631,7 +632,7 @@ class _Budget:
         best = sorted(done, key=lambda t: t.value)[:self.members]
         if self.blends is not None:
             best = best[:1] + [t for t in best[1:] if self.blends(best[0], t)]
-        self.has_result = self.has_result or bool(done)
+        self.has_result = bool(done)  # finished trials stay: once True, always True
         if best:
             refits = sum(t.user_attrs["fit_seconds"] for t in best) / self.trained_sizes
             self.reserve = min(refits, 0.5 * self.seconds)
