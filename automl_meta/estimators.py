@@ -26,6 +26,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import math
 import numbers
@@ -57,6 +58,7 @@ from automl_meta.data import (
     column_names,
     is_plain_numeric,
     make_dataset,
+    subsample_index,
 )
 from automl_meta.evaluation import (
     CV,
@@ -65,9 +67,11 @@ from automl_meta.evaluation import (
     check_metric_weighs_rows,
     check_sample_weight,
     check_split_weights,
+    checked_groups,
     evaluate,
     get_metric,
     is_given_splits,
+    is_splitter,
     make_folds,
 )
 from automl_meta.exceptions import AutoMetaError, DataValidationError
@@ -116,6 +120,7 @@ class _AutoMetaSearch(BaseEstimator):
         sampler: optuna.samplers.BaseSampler | None = None,
         knowledge_base=None,
         verbose: int = 0,
+        search_rows: int | str | None = "auto",
     ):
         self.time_budget = time_budget
         self.n_trials = n_trials
@@ -130,6 +135,7 @@ class _AutoMetaSearch(BaseEstimator):
         self.sampler = sampler
         self.knowledge_base = knowledge_base
         self.verbose = verbose
+        self.search_rows = search_rows
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -186,28 +192,43 @@ class _AutoMetaSearch(BaseEstimator):
             if self.families is None:
                 families = [f for f in families if get_family(f).weighs_rows]
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        self.cv_ = _resolve_cv(self.cv, dataset, self.time_budget)
+        # The trials' rows: all, or a subsample (the same for a seed) on data too large to
+        # search within the budget; the refits use every row.
+        search, search_weights = dataset, weights
+        cap = _search_rows(self.search_rows, dataset, self.time_budget, self.cv)
+        if cap is not None:
+            if groups is not None:
+                groups = checked_groups(groups, dataset.n_rows)
+            rows = subsample_index(dataset.y, dataset.task, cap, seed)
+            search = dataclasses.replace(dataset, X=dataset.X.iloc[rows].reset_index(drop=True),
+                                         y=dataset.y.iloc[rows].reset_index(drop=True))
+            search_weights = None if weights is None else weights[rows]
+            groups = None if groups is None else groups[rows]
+        self.search_rows_ = search.n_rows
+        self.cv_ = _resolve_cv(self.cv, search, self.time_budget)
         # Made once, so that every trial (and a splitter that shuffles without a seed)
         # validates on the same rows; an impossible cv fails here, not in every trial.
-        folds = make_folds(dataset, self.cv_, seed, groups)
-        if weights is not None:
-            check_split_weights(folds, weights, families)
+        folds = make_folds(search, self.cv_, seed, groups)
+        if search_weights is not None:
+            check_split_weights(folds, search_weights, families)
         if metric.name == "roc_auc" and is_given_splits(self.cv_):
-            _check_validation_classes(folds, dataset.y)
+            _check_validation_classes(folds, search.y)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
+        # In sizes of all rows, which a refit trains on (a subsample's trials train on less).
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
                          self.time_budget, _trained_sizes(folds, dataset.n_rows),
                          min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE),
-                         None if oof is None else oof.blender(dataset, metric, weights))
-        objective = _Objective(dataset, tuple(families), metric, folds, seed, budget, oof,
-                               weights)
+                         None if oof is None else oof.blender(search, metric, search_weights))
+        objective = _Objective(search, tuple(families), metric, folds, seed, budget, oof,
+                               search_weights)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric, weights is not None)
             # Seeded as in an earlier run, the sampler of a resumed study would propose
             # again the configurations that run began with.
             study.sampler = self._sampler(dataset, families,
                                           seed + len(study.get_trials(deepcopy=False)),
-                                          None if budget.deadline is None else budget.remaining)
+                                          None if budget.deadline is None else budget.remaining,
+                                          None if cap is None else search.n_rows)
             if not isinstance(study.sampler, MetaLearnedSampler):
                 for family in families:
                     _enqueue_default(study, family, dataset.task)
@@ -234,7 +255,15 @@ class _AutoMetaSearch(BaseEstimator):
         if budget.interrupted:
             warnings.warn(f"the search was interrupted; fit goes on with the {len(leaderboard)} "
                           f"trials finished", UserWarning, stacklevel=3)
-        best = leaderboard.iloc[0]
+        refit_seconds = dict(zip(leaderboard["trial"].astype(int),
+                                 leaderboard["fit_seconds"] / budget.trained_sizes, strict=True))
+        refit_time = None if budget.deadline is None else budget.left()
+        # What the search kept back is for the best trials' refits, even where the last
+        # trial's end ate into it.
+        deliverable = _deliverable(leaderboard, refit_seconds,
+                                   None if refit_time is None else max(refit_time, budget.reserve),
+                                   self.time_budget)
+        best = deliverable.iloc[0]
         self.best_params_ = {"family": best["family"], **best["params"]}
         self.best_score_ = float(best["score"])
         self.leaderboard_ = leaderboard
@@ -246,12 +275,9 @@ class _AutoMetaSearch(BaseEstimator):
         members = {int(best["trial"]): 1}
         self.ensemble_score_ = self.best_score_
         if self.ensemble_size > 1:
-            refit_seconds = dict(zip(leaderboard["trial"].astype(int),
-                                     leaderboard["fit_seconds"] / budget.trained_sizes,
-                                     strict=True))
             members, self.ensemble_score_ = _caruana(
-                leaderboard, objective.oof, dataset, metric, self.ensemble_size,
-                refit_seconds, None if budget.deadline is None else budget.left(), weights)
+                deliverable, objective.oof, search, metric, self.ensemble_size,
+                refit_seconds, refit_time, search_weights)
         rows = leaderboard.set_index("trial").loc[list(members)]
         self.ensemble_ = pd.DataFrame({
             "trial": list(members), "family": rows["family"].to_numpy(),
@@ -288,6 +314,15 @@ class _AutoMetaSearch(BaseEstimator):
         if not (_is_int(self.ensemble_size) and self.ensemble_size >= 1):
             raise DataValidationError(f"ensemble_size must be an integer >= 1, got "
                                       f"{self.ensemble_size!r}")
+        rows = self.search_rows
+        if not (rows is None or (isinstance(rows, str) and rows == "auto")
+                or (_is_int(rows) and rows >= 2)):
+            raise DataValidationError(f"search_rows must be 'auto', an integer >= 2 or None, "
+                                      f"got {rows!r}")
+        if _is_int(rows) and is_given_splits(self.cv) and not is_splitter(self.cv):
+            raise DataValidationError("search_rows: the splits given as cv are positions of "
+                                      "all rows, which a subsample would not keep; pass "
+                                      "search_rows=None or a splitter")
         if self.sampler is not None and not isinstance(self.sampler, optuna.samplers.BaseSampler):
             raise TypeError(f"sampler must be an optuna sampler, got {type(self.sampler)}")
         kb = self.knowledge_base
@@ -327,8 +362,9 @@ class _AutoMetaSearch(BaseEstimator):
         return weights
 
     def _sampler(self, dataset: Dataset, families: list[str], seed: int,
-                 time_left) -> optuna.samplers.BaseSampler:
-        """The sampler given, TPE when meta-learning is off, else a MetaLearnedSampler."""
+                 time_left, rows: int | None) -> optuna.samplers.BaseSampler:
+        """The sampler given, TPE when meta-learning is off, else a MetaLearnedSampler
+        (meta-features of all of ``dataset``; ``rows``: those of the trials' subsample)."""
         self.metafeatures_ = None
         if self.sampler is not None:
             return self.sampler
@@ -348,7 +384,7 @@ class _AutoMetaSearch(BaseEstimator):
                                                             task=dataset.task)
         return MetaLearnedSampler(metafeatures=self.metafeatures_, task=dataset.task,
                                   learner=learner, knowledge_base=kb, families=families,
-                                  time_left=time_left, seed=seed)
+                                  time_left=time_left, rows=rows, seed=seed)
 
     def _open_study(self, dataset: Dataset, metric: Metric, weighted: bool) -> optuna.Study:
         study = optuna.create_study(storage=open_storage(self.storage),
@@ -418,8 +454,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         trial whose first folds show that its whole cross-validation would take more
         than half the search's time left stops there (status ``timeout``), unless it
         would take at most a twentieth of the budget and fits in the time left: a
-        configuration far slower than predicted costs a fold, not the budget. None: no
-        limit (then ``n_trials`` is required and trials run in this process).
+        configuration far slower than predicted costs a fold, not the budget (a holdout
+        trial, whose one fold is the whole trial, is stopped once it has run that long).
+        None: no limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
         portfolio (``n_trials=1``: the top recommendation); without, each family's
@@ -475,13 +512,31 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         and a :class:`~automl_meta.sampler.MetaLearnedSampler` drives the search.
     verbose : int, default=0
         0: silent; 1 or more: Optuna's log line per trial.
+    search_rows : "auto", int or None, default="auto"
+        Rows the trials train and validate on. On data too large to search within the
+        budget, trials on a subsample (stratified for classification, drawn with
+        ``random_state``) run many times more configurations, and the configurations
+        chosen are refit on all rows, whose time the search keeps back. ``"auto"``: under
+        a ``time_budget``, :data:`SEARCH_CELLS_PER_SECOND` rows x features per second of
+        budget and never fewer than :data:`MIN_SEARCH_ROWS` rows, when the data has at
+        least :data:`SUBSAMPLE_AT` times as many (1 million rows of 21 features under
+        60 s: 91,428 rows); else, without a budget or with splits given as ``cv``, all
+        rows. An integer: at most that many rows. None: all rows.
+        ``search_rows_`` says how many were used; ``cv="auto"`` decides on them.
 
     Attributes
     ----------
     best_params_ : dict
-        ``{"family": name, **hyperparameters}`` of the best trial.
+        ``{"family": name, **hyperparameters}`` of the best trial; under a
+        ``time_budget``, of the best whose refit on all rows is estimated to fit in the
+        time left (or in what the search kept back for refits) and a twentieth of the
+        budget, or the quickest to refit if none would: the leaderboard's first unless
+        trials on a subsample found configurations too slow to refit in time.
     best_score_ : float
-        Its mean cross-validated (or holdout) score, in the metric's own units.
+        Its mean cross-validated (or holdout) score, in the metric's own units (on the
+        ``search_rows_`` rows the trials used).
+    search_rows_ : int
+        The rows the trials used: all, or the subsample ``search_rows`` asked for.
     cv_ : int, float, splitter or iterable
         The folds (int) or holdout share (float) the trials used, ``cv`` resolved; a
         splitter or splits given as ``cv`` are kept as given.
@@ -571,6 +626,32 @@ CELLS_PER_HOUR = 10_000_000
 HOLDOUT_ROWS = 100_000
 #: ... and, ours, only when the holdout still validates on this many rows.
 MIN_HOLDOUT_ROWS = 1_000
+#: ``search_rows="auto"``: the trials use at most this many cells (rows x features) per
+#: second of ``time_budget``. LightGBM's defaults fit and predict about 1.3 million cells
+#: a second on one core, so a trial of them takes about a fortieth of the budget (90,000
+#: rows of 21 features under 60 s), and the search can run a few dozen.
+SEARCH_CELLS_PER_SECOND = 32_000
+#: ... but never fewer rows than this.
+MIN_SEARCH_ROWS = 10_000
+#: ... and only on data at least this many times larger than the subsample. Nearer, a
+#: search on all rows runs enough trials, and at 30 s one on half the rows did no better
+#: (fars better, connect_4 worse; docs/benchmarks.md).
+SUBSAMPLE_AT = 4
+
+
+def _search_rows(search_rows: int | str | None, dataset: Dataset,
+                 time_budget: float | None, cv) -> int | None:
+    """How many rows the trials use, when fewer than all of ``dataset``'s; else None."""
+    if search_rows is None:
+        return None
+    if search_rows == "auto":
+        # Splits given as positions are of all rows (search_rows=N with them is refused).
+        if time_budget is None or (is_given_splits(cv) and not is_splitter(cv)):
+            return None
+        search_rows = max(MIN_SEARCH_ROWS, int(SEARCH_CELLS_PER_SECOND * time_budget
+                                               / max(dataset.n_features, 1)))
+        return search_rows if dataset.n_rows >= SUBSAMPLE_AT * search_rows else None
+    return int(search_rows) if dataset.n_rows > search_rows else None
 
 
 def _resolve_cv(cv: CV | str, dataset: Dataset, time_budget: float | None) -> CV:
@@ -682,6 +763,8 @@ class _Objective:
             if self.budget.has_result:  # the first trial runs to the end: nothing to go on
                 projected_limit = max(SLOW_TRIAL_SHARE * time_limit,
                                       min(time_limit, SHORT_TRIAL_SHARE * self.budget.seconds))
+                if len(self.folds) == 1:  # a holdout: its one fold is the whole trial
+                    time_limit = projected_limit
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, projected_limit=projected_limit,
                           return_predictions=self.oof is not None,
@@ -842,6 +925,28 @@ def _caruana(leaderboard: pd.DataFrame, oof: dict, dataset: Dataset, metric: Met
     for number in chosen[:rounds]:
         counts[number] = counts.get(number, 0) + 1
     return counts, float(metric.loss(loss))  # loss() is its own inverse
+
+
+#: Under a time budget, the trial refit is the best whose refit is estimated to end
+#: within this share of the budget after the deadline (or the quickest to refit).
+REFIT_SLACK_SHARE = 0.05
+
+
+def _deliverable(leaderboard: pd.DataFrame, refit_seconds: dict[int, float],
+                 refit_time: float | None, time_budget: float | None) -> pd.DataFrame:
+    """The leaderboard's successful trials that can be refit in ``refit_time`` seconds
+    (the time left, or what the search kept back for refits if more) and a twentieth of
+    the budget (all without a budget). The search keeps back the best trials' refit time
+    up to half the budget; trials on a subsample (``search_rows``) are quick, but their
+    configurations' refits on all rows may take longer than that, and a configuration
+    whose refit would take the fit far past its budget is passed over. When none fits,
+    the quickest to refit."""
+    ok = leaderboard[leaderboard["status"] == "ok"]
+    if refit_time is None:
+        return ok
+    seconds = ok["trial"].astype(int).map(refit_seconds)
+    fits = ok[seconds <= max(refit_time, 0.0) + REFIT_SLACK_SHARE * time_budget]
+    return fits if len(fits) else ok.loc[[seconds.idxmin()]]
 
 
 def _validated_rows(predictions: np.ndarray) -> np.ndarray:

@@ -179,6 +179,27 @@ def test_a_short_trial_that_fits_in_the_time_left_runs_to_the_end(cls_data, monk
     assert not any("projected_seconds" in t.user_attrs for t in model.study_.trials)
 
 
+@pytest.mark.parametrize("cv", [3, 0.25])
+def test_a_holdout_trial_is_stopped_once_it_has_run_too_long(cls_data, monkeypatch, cv):
+    # With one fold there are no first folds to project from: a holdout trial's time
+    # limit is the limit its projection would have had.
+    limits = []
+
+    def spy(*args, time_limit=None, projected_limit=None, **kwargs):
+        limits.append((time_limit, projected_limit))
+        return evaluate(*args, time_limit=time_limit, projected_limit=projected_limit,
+                        **kwargs)
+
+    monkeypatch.setattr(estimators, "evaluate", spy)
+    X, y = cls_data
+    AutoMetaClassifier(n_trials=3, time_budget=120, families=["linear", "knn"], cv=cv,
+                       random_state=0, knowledge_base=False).fit(X, y)
+    assert limits[0][1] is None  # the first trial runs to the end of the budget
+    for time_limit, projected in limits[1:]:
+        assert 0 < projected < 120
+        assert (time_limit == projected) if cv == 0.25 else (time_limit > projected)
+
+
 def test_parallel_trials(cls_data):
     X, y = cls_data
     model = AutoMetaClassifier(n_trials=4, n_jobs=2, time_budget=120, families=["linear"],
@@ -461,6 +482,21 @@ def test_cli_fit_takes_a_holdout_share_and_refuses_other_cv(csv_file, capsys):
     assert "expected auto, an integer or a float, got 'most'" in _no_traceback(capsys)
 
 
+def test_cli_fit_searches_a_subsample_with_search_rows(csv_file, capsys):
+    n_rows = len(pd.read_csv(csv_file))
+    code = main(["fit", str(csv_file), "--target", "label", "--trials", "2", "--families",
+                 "linear", "--cv", "2", "--no-meta", "--quiet", "--search-rows", "40"])
+    assert code == EXIT_OK
+    assert "(2-fold CV, on a subsample of 40 rows)" in capsys.readouterr().out
+    assert main(["fit", str(csv_file), "--target", "label", "--trials", "1", "--families",
+                 "linear", "--no-meta", "--quiet", "--search-rows", "all"]) == EXIT_OK
+    assert "subsample" not in capsys.readouterr().out and n_rows > 40
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", str(csv_file), "--target", "label", "--search-rows", "half"])
+    assert exit_.value.code == EXIT_USAGE
+    assert "expected auto, all or an integer, got 'half'" in _no_traceback(capsys)
+
+
 def test_cli_fit_without_out_prints_the_leaderboard_and_writes_nothing(csv_file, tmp_path,
                                                                        capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -534,6 +570,79 @@ def test_holdout_search_scores_one_split_and_ensembles_on_its_rows(task):
         else model.ensemble_score_ <= model.best_score_
     assert model.predict(X).shape == (len(X),)
     assert cls(n_trials=1, families=["linear"], **FAST).fit(X, y).cv_ == 3
+
+
+@pytest.mark.parametrize("rows, features, budget, search_rows, cv, expected", [
+    (64_000, 20, 10, "auto", "auto", 16_000),  # 320k cells allowed at 10 s: 16,000 rows
+    (63_999, 20, 10, "auto", "auto", None),  # ... on data 4 times that, not nearer
+    (400_000, 100, 10, "auto", "auto", 10_000),  # never fewer than 10,000 rows
+    (64_000, 20, None, "auto", "auto", None),  # no budget: all rows
+    (64_000, 20, 10, "auto", [([0], [1])], None),  # splits given as positions: all rows
+    (64_000, 20, 10, None, "auto", None),
+    (20_000, 20, None, 500, 3, 500),  # an integer applies with or without a budget
+    (400, 20, None, 500, 3, None),
+])
+def test_search_rows_caps_the_trials_rows_for_the_budget(rows, features, budget, search_rows,
+                                                         cv, expected):
+    dataset = make_dataset(pd.DataFrame(np.zeros((rows, features))), np.arange(rows) % 2)
+    assert estimators._search_rows(search_rows, dataset, budget, cv) == expected
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_search_on_a_subsample_refits_on_all_rows(task, monkeypatch):
+    X = mixed_frame(600, seed=4)
+    y = mixed_target(X, task, seed=4)
+    seen = []
+
+    def spy(family, params, dataset, *args, sample_weight=None, **kwargs):
+        seen.append((dataset.n_rows, None if sample_weight is None else len(sample_weight)))
+        return evaluate(family, params, dataset, *args, sample_weight=sample_weight, **kwargs)
+
+    monkeypatch.setattr(estimators, "evaluate", spy)
+    cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
+    groups = np.arange(len(X)) % 50
+    model = cls(n_trials=3, families=["knn"], ensemble_size=4, search_rows=150,
+                **FAST).fit(X, y, groups=groups)
+    assert abs(model.search_rows_ - 150) <= 1  # stratified: a row more or less
+    assert seen == [(model.search_rows_, None)] * 3  # every trial ran on the subsample
+    fitted = model.best_estimator_
+    members = fitted.estimators if hasattr(fitted, "estimators") else [fitted]
+    knn = [getattr(m[-1], "regressor_", m[-1]) for m in members]  # a target transform
+    assert all(k.n_samples_fit_ == 600 for k in knn)  # refit on every row
+    again = cls(n_trials=3, families=["knn"], ensemble_size=4, search_rows=150,
+                **FAST).fit(X, y, groups=groups)
+    same = ["trial", "family", "score"]  # the same rows, so the same scores
+    pd.testing.assert_frame_equal(again.leaderboard_[same], model.leaderboard_[same])
+    seen.clear()
+    weights = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+    weighted = cls(n_trials=2, families=["linear"], search_rows=150, **FAST).fit(
+        X, y, sample_weight=weights)
+    assert seen == [(weighted.search_rows_, weighted.search_rows_)] * 2  # weights follow
+
+
+@pytest.mark.parametrize("search_rows, cv, message", [
+    ("all", "auto", "search_rows must be 'auto', an integer >= 2 or None"),
+    (1, "auto", "search_rows must be"),
+    (True, "auto", "search_rows must be"),
+    (100, [(np.arange(50), np.arange(50, 90))], "positions of all rows"),
+])
+def test_search_rows_is_checked(cls_data, search_rows, cv, message):
+    X, y = cls_data
+    with pytest.raises(ValueError, match=message):
+        AutoMetaClassifier(n_trials=1, **{**FAST, "cv": cv, "search_rows": search_rows}).fit(X, y)
+
+
+def test_the_refit_is_of_the_best_trial_that_can_be_refit_in_time():
+    board = pd.DataFrame({"trial": [3, 1, 2, 0], "status": ["ok", "ok", "ok", "failed"],
+                          "score": [0.9, 0.8, 0.7, math.nan]})
+    refits = {3: 50.0, 1: 12.0, 2: 4.0, 0: math.nan}
+    pick = estimators._deliverable
+    assert list(pick(board, refits, None, None)["trial"]) == [3, 1, 2]  # no budget: all
+    assert list(pick(board, refits, 60.0, 100)["trial"]) == [3, 1, 2]
+    # 5% of the budget past the time left is allowed: 12 s in 8 s + 5 s, not 50 s.
+    assert list(pick(board, refits, 8.0, 100)["trial"]) == [1, 2]
+    assert list(pick(board, refits, 1.0, 20)["trial"]) == [2]  # 4 s in 1 s + 1 s: none,
+    assert list(pick(board, refits, -3.0, 20)["trial"]) == [2]  # so the quickest
 
 
 def _grouped_copies(n_groups: int = 40, copies: int = 5, seed: int = 0):

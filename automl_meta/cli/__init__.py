@@ -123,6 +123,17 @@ def cv_argument(text: str) -> int | float | str:
                                              f"{text!r}") from None
 
 
+def search_rows_argument(text: str) -> int | str | None:
+    """``--search-rows``: auto, all (None) or a number of rows (checked by the estimator)."""
+    if text in ("auto", "all"):
+        return None if text == "all" else text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, all or an integer, got "
+                                         f"{text!r}") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="automl-meta",

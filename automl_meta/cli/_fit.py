@@ -23,7 +23,13 @@ TOP_ROWS = 10
 
 def add_parsers(subparsers) -> None:
     """Register the ``fit`` and ``predict`` subcommands on the CLI's subparsers."""
-    from automl_meta.cli import METRIC_HELP, add_data_arguments, add_row_arguments, cv_argument
+    from automl_meta.cli import (
+        METRIC_HELP,
+        add_data_arguments,
+        add_row_arguments,
+        cv_argument,
+        search_rows_argument,
+    )
 
     fit = subparsers.add_parser(
         "fit", help="search model families on a data file and save the best model",
@@ -41,6 +47,10 @@ def add_parsers(subparsers) -> None:
                      help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
                           "or auto: 5 folds, or a 10%% holdout on data too large for the "
                           "budget (auto)")
+    fit.add_argument("--search-rows", type=search_rows_argument, default="auto", metavar="N",
+                     help="rows the trials use, the models chosen being refit on all: auto "
+                          "(a subsample on data too large to search within the budget), all, "
+                          "or at most N (auto)")
     add_row_arguments(fit)
     fit.add_argument("--jobs", type=int, default=1, help="parallel trials (1)")
     fit.add_argument("--ensemble-size", type=int, default=10, metavar="N",
@@ -93,7 +103,7 @@ def run_fit(args: argparse.Namespace) -> int:
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
     model = cls(time_budget=args.time, n_trials=args.trials, metric=metric, cv=args.cv,
                 n_jobs=args.jobs, ensemble_size=args.ensemble_size, families=args.families,
-                random_state=args.seed,
+                random_state=args.seed, search_rows=args.search_rows,
                 storage=args.storage, study_name=args.study_name,
                 knowledge_base=False if args.no_meta else args.knowledge_base)
     grouped = "" if groups is None else f", {len(pd.unique(groups))} groups"
@@ -119,6 +129,8 @@ def run_fit(args: argparse.Namespace) -> int:
                   else f"a {model.cv_:.0%} holdout")
     if groups is not None:
         validation = f"{validation} by {args.groups}"
+    if model.search_rows_ < dataset.n_rows:
+        validation = f"{validation}, on a subsample of {model.search_rows_} rows"
     metric = model.study_.user_attrs["metric"]
     print(f"best: {model.best_params_['family']} {metric} {model.best_score_:.4f} "
           f"({validation})")

@@ -131,7 +131,7 @@ def make_folds(dataset: Dataset, cv: CV, seed: int,
     used as they are, and ``seed`` does not apply.
     """
     if groups is not None:
-        groups = _checked_groups(groups, dataset.n_rows)
+        groups = checked_groups(groups, dataset.n_rows)
     if _is_number(cv) and not isinstance(cv, numbers.Integral):
         if 0 < cv < 1:
             return [_holdout(dataset, cv, seed, groups)]
@@ -175,7 +175,7 @@ def make_folds(dataset: Dataset, cv: CV, seed: int,
     return list(KFold(cv, shuffle=True, random_state=seed).split(index))
 
 
-def _checked_groups(groups, n_rows: int) -> np.ndarray:
+def checked_groups(groups, n_rows: int) -> np.ndarray:
     """The group labels as integer codes (labels of mixed types do not sort), checked."""
     groups = np.asarray(groups, dtype=object)
     if groups.ndim != 1 or len(groups) != n_rows:
@@ -469,6 +469,7 @@ __all__ = [
     "check_metric_weighs_rows",
     "check_sample_weight",
     "check_split_weights",
+    "checked_groups",
     "evaluate",
     "get_metric",
     "make_metric",
