@@ -98,13 +98,15 @@ def report(records: list[dict], settings: dict) -> str:
     frame = pd.DataFrame(records)
     lines = [
         "# A million rows under a short time budget", "",
-        "Reproduce with:", "", "```", "python benchmarks/large_data.py" + "".join(
-            f" --{k.replace('_', '-')} {v}" for k, v in settings.items()
-            if k in ("rows", "budget")), "```", "",
+        "Reproduce with (each run adds the fits it does not find in the cache):", "", "```",
+        *[f"python benchmarks/large_data.py --rows {settings['rows']} --budget "
+          f"{settings['budget']:g} --seeds {seeds} --methods "
+          + " ".join(f'"{m}"' if " " in m else m for m in methods)
+          for seeds, methods in settings["runs"]], "```", "",
         f"{settings['rows']:,} training rows of 21 features (20 numeric, one categorical of "
         f"7 levels), a test set of {settings['rows'] // 5:,}; budget {settings['budget']:g} s, "
         f"one core per fit; seeds {settings['seeds']} (the data, the split and the methods' "
-        f"seed). Machine: {platform.machine()}, load average at the end "
+        f"seed). Machine: {platform.machine()}, load average when this was written "
         f"{settings['load']:.1f}. Medians over seeds; in brackets each seed.", ""]
     for task, unit in (("classification", "test ROC AUC (higher is better)"),
                        ("regression", "test RMSE (lower is better)")):
@@ -178,8 +180,14 @@ def main(argv: list[str] | None = None) -> int:
                 records.append(record)
                 with cache.open("a") as f:
                     f.write(json.dumps(record) + "\n")
-    settings = {"rows": args.rows, "budget": args.budget, "seeds": list(range(args.seeds)),
-                "load": os.getloadavg()[0]}
+    seeds = {m: sorted({r["seed"] for r in records if r["method"] == m}) for m in METHODS}
+    runs: dict[int, list[str]] = {}  # the methods of the records, by their number of seeds
+    for method in METHODS:
+        if seeds[method]:
+            runs.setdefault(len(seeds[method]), []).append(method)
+    settings = {"rows": args.rows, "budget": args.budget,
+                "seeds": sorted({r["seed"] for r in records}),
+                "runs": sorted(runs.items()), "load": os.getloadavg()[0]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(
