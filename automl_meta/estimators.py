@@ -258,12 +258,8 @@ class _AutoMetaSearch(BaseEstimator):
                           f"trials finished", UserWarning, stacklevel=3)
         refit_seconds = dict(zip(leaderboard["trial"].astype(int),
                                  leaderboard["fit_seconds"] / budget.trained_sizes, strict=True))
-        refit_time = None if budget.deadline is None else budget.left()
-        # What the search kept back is for the best trials' refits, even where the last
-        # trial's end ate into it.
-        deliverable = _deliverable(leaderboard, refit_seconds,
-                                   None if refit_time is None else max(refit_time, budget.reserve),
-                                   self.time_budget)
+        refit_time = budget.refit_time()
+        deliverable = _deliverable(leaderboard, refit_seconds, refit_time, self.time_budget)
         best = deliverable.iloc[0]
         self.best_params_ = {"family": best["family"], **best["params"]}
         self.best_score_ = float(best["score"])
@@ -490,7 +486,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         ``time_budget`` the search keeps back the time to refit its best trial and those
         of the next two best whose blend with it scores better out of fold, and
         selection adds a pipeline only while the estimated refits (from its trial's fit
-        times) fit in the time left.
+        times) fit in the time left, or in the time kept back if the last trial ate into
+        it.
     families : list of str or None, default=None
         Model families to search (:data:`automl_meta.spaces.FAMILIES`); all by default.
     random_state : int, RandomState or None, default=None
@@ -702,6 +699,12 @@ class _Budget:
     def remaining(self) -> float:
         """Seconds the search has left: to the deadline, less the refits' reserve."""
         return self.left() - self.reserve
+
+    def refit_time(self) -> float | None:
+        """Seconds for the refits once the search has ended (None without a budget): to
+        the deadline, or what the search kept back for them if more (the last trial's
+        end may have eaten into it)."""
+        return None if self.deadline is None else max(self.left(), self.reserve)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.interrupted:

@@ -645,6 +645,16 @@ def test_the_refit_is_of_the_best_trial_that_can_be_refit_in_time():
     assert list(pick(board, refits, -3.0, 20)["trial"]) == [2]  # so the quickest
 
 
+def test_the_refits_have_what_the_search_kept_back_for_them():
+    assert estimators._Budget(None, None, 1.0).refit_time() is None
+    budget = estimators._Budget(time.monotonic() + 10, 30.0, 1.0)
+    budget.reserve = 4.0
+    assert 9 < budget.refit_time() <= 10  # to the deadline
+    # The last trial ended past the deadline: the refits still have the time kept back.
+    budget.deadline = time.monotonic() - 2
+    assert budget.refit_time() == 4.0
+
+
 def _grouped_copies(n_groups: int = 40, copies: int = 5, seed: int = 0):
     """Rows copied within groups, labels random per group: a row's copies give away its
     label, so a validation that splits groups scores near 1 and one that keeps them
