@@ -21,8 +21,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import numpy as np
 import optuna
@@ -70,13 +70,6 @@ COVERAGE_PERIOD = 5
 #: With ``time_left``: the largest share of the time left that a proposed configuration
 #: may be predicted to take (while an affordable one exists).
 AFFORDABLE_SHARE = 0.25
-#: With ``time_left``: a configuration predicted to take at most this share of the whole
-#: budget (the time since the sampler's first choice plus the time left) is affordable
-#: too while it fits in the time left. Near the deadline a quarter of the time left is
-#: less than any useful configuration takes, and only degenerate ones (a few trees, a
-#: model too regularised to fit) would be proposed; the estimators let such a trial run
-#: to its end (``automl_meta.estimators`` stops trials by the same share).
-SHORT_TRIAL_SHARE = 0.05
 #: With ``time_left``: normal-score units the acquisition gives up per unit of log
 #: predicted seconds, ``mean + beta * std - cost_weight * log(seconds)``: a configuration
 #: ten times slower must be predicted 0.23 better. Under a time budget a slow trial costs
@@ -98,7 +91,7 @@ FALLBACK_SHARE = 0.5
 #: most a fifth of a trial. Where the budget holds more trials, covering families early
 #: does not pay (benchmarks/metalearner.py, and benchmarks/cost_weight.py for probes).
 PROBE_SHARE = 0.2
-#: Probes are made while the whole budget (the time since the sampler's first choice
+#: Probes are made while the whole budget (the time since the study's first trial began
 #: plus the time left) is expected to hold fewer than ``PROBE_HORIZON`` trials of the
 #: median finished trial's duration: the coverage schedule (trials 8, 13, ..., 28) then
 #: reaches at most five families, which with the three or four of the start is not all
@@ -226,9 +219,7 @@ class MetaLearnedSampler(BaseSampler):
         configurations predicted to take more than :data:`AFFORDABLE_SHARE` of the time
         left are not proposed while an affordable one exists: on data much larger than
         the knowledge base's, the portfolio's large forests would otherwise use up a
-        short budget in two or three trials. One predicted to take at most
-        :data:`SHORT_TRIAL_SHARE` of the whole budget stays affordable while it fits in
-        the time left. The startup configuration predicted
+        short budget in two or three trials. The startup configuration predicted
         cheapest goes first, so that the first trial, which nothing screens, finishes
         soon. Built-in families only.
     cost_weight : float, default 0.1
@@ -309,7 +300,6 @@ class MetaLearnedSampler(BaseSampler):
         self._chosen: dict[int, dict] = {}
         self._keys: dict[tuple, list] = {}  # configuration keys of finished trials
         self._portfolio: list[dict] | None = None
-        self._started: float | None = None  # time.monotonic() at the first choice
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -319,7 +309,6 @@ class MetaLearnedSampler(BaseSampler):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
-        self._started = None  # another process's clock: the budget starts again
 
     @property
     def learner(self):
@@ -413,8 +402,6 @@ class MetaLearnedSampler(BaseSampler):
         """The trial's configuration: ``source``, ``params`` and what was predicted of it
         (``predicted_score`` and ``uncertainty`` for the surrogate's choices;
         ``predicted_seconds`` under a time budget once a trial has finished)."""
-        if self._started is None:
-            self._started = time.monotonic()
         past = study._storage.get_all_trials(study._study_id, deepcopy=False)
         affordable = self._affordability(past)
         choice = None
@@ -516,7 +503,9 @@ class MetaLearnedSampler(BaseSampler):
         if not durations:
             return None
         median = float(np.median(durations))
-        if self._budget() >= PROBE_HORIZON * median:
+        first = min(t.datetime_start for t in past if t.datetime_start is not None)
+        budget = (datetime.now() - first).total_seconds() + max(float(self._time_left()), 0.0)
+        if budget >= PROBE_HORIZON * median:
             return None
         _, claimed, seen = others
         tried = {space.family_of(c) for c in map(space.parse, claimed) if c is not None}
@@ -569,9 +558,7 @@ class MetaLearnedSampler(BaseSampler):
         (all of them without ``time_left``, or before any trial has finished), and with
         ``with_seconds=True`` also their predicted seconds (0 when not predicted)."""
         scale = None if self._costs is None else self._costs.calibrate(past)
-        if scale is not None:
-            left = max(float(self._time_left()), 0.0)
-            limit = max(AFFORDABLE_SHARE * left, min(left, SHORT_TRIAL_SHARE * self._budget()))
+        limit = None if scale is None else AFFORDABLE_SHARE * max(float(self._time_left()), 0.0)
 
         def affordable(params: list, with_seconds: bool = False):
             if scale is None:
@@ -582,12 +569,6 @@ class MetaLearnedSampler(BaseSampler):
             return (ok, seconds) if with_seconds else ok
 
         return affordable
-
-    def _budget(self) -> float:
-        """Under ``time_left``, the seconds of the whole search: since this sampler's
-        first choice (in this process: a study resumed in another counts from there),
-        plus the time left."""
-        return time.monotonic() - self._started + max(float(self._time_left()), 0.0)
 
     def _zero_shot_portfolio(self) -> list[dict]:
         if self._portfolio is None:
