@@ -73,11 +73,11 @@ from automl_meta.evaluation import (
     is_given_splits,
     is_splitter,
     make_folds,
+    prestart_worker,
 )
 from automl_meta.exceptions import AutoMetaError, DataValidationError
 from automl_meta.metadataset.store import pid_alive
 from automl_meta.sampler import (
-    SHORT_TRIAL_SHARE,
     MetaLearnedSampler,
     config_from_params,
     open_storage,
@@ -186,6 +186,10 @@ class _AutoMetaSearch(BaseEstimator):
         start = time.monotonic()
         families, metric = self._check_params()
         dataset = self._check_data(X, y)
+        if self.time_budget is not None and self.n_jobs == 1:
+            # Trials under a budget run in a worker process (:func:`evaluate`): it starts
+            # now, beside the meta-features, not in the first trial's time.
+            prestart_worker()
         weights = None
         if sample_weight is not None:
             weights = self._check_weights(sample_weight, dataset)
@@ -828,10 +832,10 @@ def _first_interrupt_stops(study: optuna.Study, budget: _Budget) -> Iterator[Non
 #: predicted, or one TPE proposed that would take most of what is left, is stopped.
 SLOW_TRIAL_SHARE = 0.5
 
-# A trial projected to take at most SHORT_TRIAL_SHARE (automl_meta.sampler's, which
-# proposes such trials by the same share) of the whole time budget is not stopped while
-# it fits in the time left: near the deadline half the time left is less than any trial
-# takes, and stopping every trial there would waste the search's last seconds.
+#: A trial projected to take at most this share of the whole time budget is not stopped
+#: while it fits in the time left: near the deadline half the time left is less than any
+#: trial takes, and stopping every trial there would waste the search's last seconds.
+SHORT_TRIAL_SHARE = 0.05
 
 #: Trials (the best by cross-validated score) that greedy ensemble selection draws from.
 ENSEMBLE_CANDIDATES = 20

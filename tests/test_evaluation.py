@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import pickle
 import re
 import signal
@@ -22,11 +23,13 @@ from automl_meta.evaluation import (
     METRICS,
     STATUSES,
     EvaluationResult,
+    _isolate,
     aligned_proba,
     evaluate,
     get_metric,
     make_folds,
     make_metric,
+    prestart_worker,
     task_metrics,
 )
 from automl_meta.evaluation._isolate import Outcome, run_limited
@@ -461,6 +464,25 @@ def test_worker_start_up_is_not_counted_against_the_time_limit():
     # A thread of its own gets a fresh worker; math.sqrt takes microseconds.
     outcome = _in_fresh_thread(lambda: run_limited(math.sqrt, 4.0, time_limit=0.1))
     assert outcome == Outcome("ok", 2.0)
+
+
+def test_prestart_starts_the_thread_s_worker_before_its_first_call():
+    def started_in_the_background():
+        prestart_worker()
+        worker = _isolate._worker(None)
+        deadline = time.monotonic() + 60
+        while worker._proc is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = None if worker._proc is None else worker._proc.pid
+        outcome = run_limited(os.getpid)
+        worker.close()
+        return pid, outcome
+
+    pid, outcome = _in_fresh_thread(started_in_the_background)
+    assert pid is not None and outcome == Outcome("ok", pid)  # the call used that worker
+    # A call while the worker is still starting waits for it.
+    assert _in_fresh_thread(lambda: (prestart_worker(), run_limited(math.sqrt, 9.0))[1]) == \
+        Outcome("ok", 3.0)
 
 
 def test_evaluate_with_time_limit(classification_data):

@@ -38,6 +38,7 @@ from sklearn.model_selection import (
 )
 
 from automl_meta.data import Dataset
+from automl_meta.evaluation._isolate import prestart as prestart_worker
 from automl_meta.evaluation._isolate import run_limited
 from automl_meta.evaluation.metrics import (
     DEFAULT_METRIC,
@@ -471,6 +472,7 @@ __all__ = [
     "check_split_weights",
     "checked_groups",
     "evaluate",
+    "prestart_worker",
     "get_metric",
     "make_metric",
     "is_given_splits",

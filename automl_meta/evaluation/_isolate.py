@@ -11,6 +11,7 @@ Memory is capped with ``RLIMIT_AS``, set by the worker once its imports are done
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -98,15 +99,24 @@ class Worker:
             raise RuntimeError(f"the evaluation worker did not start (exit code {proc.poll()})")
         return proc
 
+    def start(self) -> None:
+        """Start the process if it is not running; a failure is left for the next
+        :meth:`call` to report (it tries again)."""
+        with self._lock, contextlib.suppress(RuntimeError):
+            self._ensure_started()
+
+    def _ensure_started(self) -> subprocess.Popen:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = self._start()
+        return self._proc
+
     def call(self, fn: Callable, *args, time_limit: float | None = None, **kwargs) -> Outcome:
         """Run ``fn(*args, **kwargs)`` in the worker; never raises for ``fn``'s failures."""
         with self._lock:
-            if self._proc is None or self._proc.poll() is not None:
-                try:
-                    self._proc = self._start()
-                except RuntimeError as exc:
-                    return Outcome("failed", error=str(exc))
-            proc = self._proc
+            try:
+                proc = self._ensure_started()
+            except RuntimeError as exc:
+                return Outcome("failed", error=str(exc))
             deadline = None if time_limit is None else time.monotonic() + time_limit
             try:
                 write_frame(proc.stdin.fileno(), pickle.dumps((fn, args, kwargs)))
@@ -166,9 +176,22 @@ def run_limited(
     threads calling this run in parallel. The :class:`Outcome` says ``ok``, ``failed``
     (with the error text), ``timeout`` or ``memory``.
     """
+    return _worker(memory_limit_mb).call(fn, *args, time_limit=time_limit, **kwargs)
+
+
+def prestart(memory_limit_mb: int | None = None) -> None:
+    """Start the calling thread's worker for :func:`run_limited` in the background, so
+    that its first call does not wait for the process and its imports (a second or
+    two) while the caller does other work first."""
+    threading.Thread(target=_worker(memory_limit_mb).start, daemon=True,
+                     name="automl_meta worker start").start()
+
+
+def _worker(memory_limit_mb: int | None) -> Worker:
+    """The calling thread's worker with that memory limit."""
     key = (threading.get_ident(), memory_limit_mb)
     with _workers_lock:
         worker = _workers.get(key)
         if worker is None:
             worker = _workers[key] = Worker(memory_limit_mb)
-    return worker.call(fn, *args, time_limit=time_limit, **kwargs)
+    return worker
