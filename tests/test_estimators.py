@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -653,6 +654,28 @@ def test_the_refits_have_what_the_search_kept_back_for_them():
     # The last trial ended past the deadline: the refits still have the time kept back.
     budget.deadline = time.monotonic() - 2
     assert budget.refit_time() == 4.0
+
+
+def test_fit_gives_the_refit_choice_and_the_ensemble_the_budget_s_refit_time(
+        cls_data, monkeypatch):
+    # A value no clock gives: fit must pass what refit_time() says, not the time left.
+    monkeypatch.setattr(estimators._Budget, "refit_time", lambda self: 987.0)
+    seen = {}
+
+    def spy(name):
+        real = getattr(estimators, name)
+
+        def call(*args, **kwargs):
+            seen[name] = inspect.signature(real).bind(*args, **kwargs).arguments["refit_time"]
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("_deliverable", "_caruana"):
+        monkeypatch.setattr(estimators, name, spy(name))
+    X, y = cls_data
+    AutoMetaClassifier(**{**FAST, "time_budget": 60}, n_trials=3, families=["linear", "knn"],
+                       ensemble_size=3).fit(X, y)
+    assert seen == {"_deliverable": 987.0, "_caruana": 987.0}
 
 
 def _grouped_copies(n_groups: int = 40, copies: int = 5, seed: int = 0):
