@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from automl_meta.exceptions import (
 )
 from automl_meta.metadataset.knowledge_base import KnowledgeBase
 from automl_meta.metalearner import MetaLearner, _training
+from automl_meta.metalearner._network import forward
 
 HELD_OUT = [(1.2, -0.8), (-1.0, 1.1), (0.3, 0.9), (-0.5, -1.3)]
 
@@ -151,6 +154,35 @@ def test_adapt_beyond_max_trials_fits_random_subsets(trained, monkeypatch):
                                                            task=TASK)[0], after)
 
 
+def test_maml_differentiates_through_the_adaptation_steps(trained):
+    # MAML's meta-gradient is second order: the gradient of the loss after adaptation
+    # with respect to the weights before it matches finite differences only when the
+    # adaptation's own gradients are differentiated too.
+    params = {k: v.double().requires_grad_(True) for k, v in trained.params_.items()}
+    name = "family"  # the family embeddings: small, and below the hidden layers
+    arch = trained.architecture_
+    g = torch.Generator().manual_seed(0)
+    embedding = torch.randn(arch.embedding_size, generator=g, dtype=torch.float64)
+    family = torch.randint(0, arch.n_families, (6,), generator=g)
+    hyperparameters = torch.rand(6, arch.slot_width, generator=g, dtype=torch.float64)
+    losses = torch.rand(6, generator=g, dtype=torch.float64)
+
+    def outer(weight):
+        adapted = _training.adapt({**params, name: weight}, embedding, family[:4],
+                                  hyperparameters[:4], losses[:4], steps=2, lr=0.3)
+        return forward(adapted, embedding, family[4:], hyperparameters[4:]).square().sum()
+
+    assert torch.autograd.gradcheck(outer, (params[name],))
+    # Weights that need no gradient (a fit's adaptation) take plain autograd instead of
+    # torch.func: the same adapted weights, and plain tensors.
+    meta = _training.adapt(params, embedding, family, hyperparameters, losses, 2, 0.3)
+    plain = _training.adapt({k: v.detach() for k, v in params.items()}, embedding, family,
+                            hyperparameters, losses, 2, 0.3)
+    assert not any(v.requires_grad for v in plain.values())
+    for k, v in meta.items():
+        torch.testing.assert_close(plain[k], v.detach(), rtol=0, atol=0)
+
+
 def test_adapt_with_one_trial_is_zero_shot(trained):
     features, families, params, aucs = new_task((0.5, 0.5))
     adapted = trained.adapt(features, [(families[0], params[0], aucs[0])], task=TASK)
@@ -248,3 +280,23 @@ def test_train_command_writes_a_loadable_learner(kb, tmp_path, capsys):
     with pytest.raises(KnowledgeBaseError, match="no store"):
         _train.run(missing)
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_a_fits_adaptation_does_not_import_torch_dynamo():
+    # torch.func's first call imports torch._dynamo, 1.5 s of a fit's budget in a fresh
+    # process (benchmarks/results/first_fit.md); the adaptation at fit time avoids it.
+    code = """
+import sys, torch
+from automl_meta.metalearner import _training
+from automl_meta.recommendation import shipped_learner
+learner = shipped_learner()
+arch = learner.architecture_
+adapted = _training.adapt(learner.params_, torch.zeros(arch.embedding_size),
+                          torch.tensor([0, 1, 0]), torch.rand(3, arch.slot_width),
+                          torch.tensor([0.3, 0.1, 0.2]), 5, 0.3)
+assert not torch.equal(adapted["out.weight"], learner.params_["out.weight"])
+print("torch._dynamo" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["False"]

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.func import grad
 
 from automl_meta.metalearner._network import Params, forward
 
@@ -97,6 +96,7 @@ def adapt(params: Params, embedding: torch.Tensor, family: torch.Tensor,
     """
     n = losses.shape[0]
     generator = torch.Generator().manual_seed(n) if n > max_trials else None
+    differentiable = any(v.requires_grad for v in params.values())
     for _ in range(steps):
         rows = (slice(None) if generator is None
                 else torch.randperm(n, generator=generator)[:max_trials].to(losses.device))
@@ -106,7 +106,16 @@ def adapt(params: Params, embedding: torch.Tensor, family: torch.Tensor,
             return ranking_loss(forward(p, shared, family[rows], hyperparameters[rows]),
                                 losses[rows])
 
-        gradient = grad(objective)(params)
+        if differentiable:  # meta-training: MAML differentiates through the step
+            gradient = torch.func.grad(objective)(params)
+        else:
+            # The same gradients by plain autograd: functorch's first call imports
+            # torch._dynamo, seconds of a fit's budget in a fresh process.
+            with torch.enable_grad():
+                leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+                gradient = dict(zip(leaves, torch.autograd.grad(objective(leaves),
+                                                                list(leaves.values())),
+                                    strict=True))
         params = {k: v - lr * gradient[k] for k, v in params.items()}
     return params
 
