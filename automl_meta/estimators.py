@@ -214,10 +214,13 @@ class _AutoMetaSearch(BaseEstimator):
         # Made once, so that every trial (and a splitter that shuffles without a seed)
         # validates on the same rows; an impossible cv fails here, not in every trial.
         folds = make_folds(search, self.cv_, seed, groups)
+        if metric.name == "roc_auc":
+            if self.cv == "auto":
+                self.cv_, folds = _folds_validating_two_classes(self.cv_, folds, search,
+                                                                seed, groups)
+            _check_validation_classes(folds, search.y, self.cv_)
         if search_weights is not None:
             check_split_weights(folds, search_weights, families)
-        if metric.name == "roc_auc" and is_given_splits(self.cv_):
-            _check_validation_classes(folds, search.y)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
         # In sizes of all rows, which a refit trains on (a subsample's trials train on less).
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
@@ -474,6 +477,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         10% when the data is too large to cross-validate within ``time_budget`` (FLAML's
         rule: rows x features above 10 million per hour of budget, or 100,000 rows or
         more; and only when the holdout keeps at least 1,000 rows). ``cv_`` says which.
+        With ROC AUC, ``"auto"`` takes fewer folds (down to 2, with a warning) where one
+        would validate on a single class, as on binary data with a class of fewer rows
+        than folds; with a given ``cv`` that fails before the search.
         Also, as in scikit-learn, a splitter (``GroupKFold(5)``, ``TimeSeriesSplit()``,
         ``RepeatedStratifiedKFold()``...) or an iterable of (train, validation) arrays of
         row positions, used as given. Rows that no split validates (the first block of
@@ -1132,17 +1138,60 @@ def _trained_sizes(folds: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> f
     return sum(len(train) for train, _ in folds) / n_rows
 
 
-def _check_validation_classes(folds: list[tuple[np.ndarray, np.ndarray]],
-                              y: pd.Series) -> None:
-    """Given splits (a user's splitter) that validate on a single class, where ROC AUC is
-    undefined, fail here rather than in every trial (the built-in folds are stratified)."""
+def _single_class_split(folds: list[tuple[np.ndarray, np.ndarray]],
+                        y: pd.Series) -> int | None:
+    """The first split that validates on a single class (where ROC AUC is undefined)."""
     codes, _ = pd.factorize(y)
     for k, (_, validation) in enumerate(folds):
         if len(np.unique(codes[validation])) < 2:
-            raise DataValidationError(
-                f"cv: split {k} validates on a single class, where ROC AUC is undefined; "
-                "use a stratified splitter (StratifiedKFold, StratifiedGroupKFold) or "
-                "another metric")
+            return k
+    return None
+
+
+def _folds_validating_two_classes(cv: CV, folds: list[tuple[np.ndarray, np.ndarray]],
+                                  dataset: Dataset, seed: int, groups: np.ndarray | None
+                                  ) -> tuple[CV, list[tuple[np.ndarray, np.ndarray]]]:
+    """``cv="auto"``'s folds, fewer of them (down to 2, with a warning) while a split
+    validates on a single class: stratified folds cannot all hold a class that has fewer
+    rows than folds, and on two classes ROC AUC is then undefined on every trial."""
+    k = cv
+    while isinstance(k, int) and k > 2 and _single_class_split(folds, dataset.y) is not None:
+        k -= 1
+        folds = make_folds(dataset, k, seed, groups)
+    if k != cv and _single_class_split(folds, dataset.y) is None:
+        rare, rows = _rarest_class(dataset.y)
+        warnings.warn(f"cv='auto': {k} folds instead of {cv}, so that every fold validates "
+                      f"on both classes (class {rare!r} has {rows} rows); ROC AUC is "
+                      "undefined on one class",
+                      UserWarning, stacklevel=4)
+    return k, folds
+
+
+def _rarest_class(y: pd.Series) -> tuple[object, int]:
+    """The class with the fewest rows (a categorical's unused categories aside), and them."""
+    counts = y.value_counts()
+    counts = counts[counts > 0]
+    return counts.index[-1], int(counts.iloc[-1])
+
+
+def _check_validation_classes(folds: list[tuple[np.ndarray, np.ndarray]],
+                              y: pd.Series, cv: CV) -> None:
+    """Fail here rather than in every trial when a split validates on a single class,
+    where ROC AUC is undefined."""
+    k = _single_class_split(folds, y)
+    if k is None:
+        return
+    if is_given_splits(cv):
+        raise DataValidationError(
+            f"cv: split {k} validates on a single class, where ROC AUC is undefined; "
+            "use a stratified splitter (StratifiedKFold, StratifiedGroupKFold) or "
+            "another metric")
+    rare, rows = _rarest_class(y)
+    advice = ("another metric" if rows < 2 else
+              "fewer folds (cv='auto' picks as many as the classes allow) or another metric")
+    raise DataValidationError(
+        f"cv={cv!r}: split {k} validates on a single class, where ROC AUC is undefined: "
+        f"class {rare!r} has {rows} of {len(y)} rows; use {advice}")
 
 
 def _check_families(families: Sequence[str] | None) -> list[str]:

@@ -448,6 +448,16 @@ API_CASES = [
              e.X, e.y, groups=pd.factorize(e.y)[0]),
          DataValidationError, r"cv: split 0 validates on a single class, where ROC AUC is "
          r"undefined; use a stratified splitter"),
+    case("classifier-more-folds-than-a-class-has-rows",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": 5}).fit(
+             e.X, np.where(np.arange(60) < 3, "rare", "common")),
+         DataValidationError, r"cv=5: split \d validates on a single class, where ROC AUC is "
+         r"undefined: class 'rare' has 3 of 60 rows; use fewer folds \(cv='auto'"),
+    case("classifier-auto-cv-a-class-of-one-row",
+         lambda e, t: AutoMetaClassifier(**{**FAST, "cv": "auto"}).fit(
+             e.X, np.where(np.arange(60) < 1, "rare", "common")),
+         DataValidationError, r"cv=2: split \d validates on a single class, where ROC AUC is "
+         r"undefined: class 'rare' has 1 of 60 rows; use another metric"),
     case("classifier-cv-a-generator",
          lambda e, t: AutoMetaClassifier(**{**FAST, "cv": GroupKFold(3).split(
              e.X, e.y, np.arange(60) % 6)}).fit(e.X, e.y),

@@ -678,6 +678,23 @@ def test_fit_gives_the_refit_choice_and_the_ensemble_the_budget_s_refit_time(
     assert seen == {"_deliverable": 987.0, "_caruana": 987.0}
 
 
+def test_auto_cv_takes_fewer_folds_when_a_class_has_fewer_rows_than_folds():
+    # Binary data with 3 rows of one class: 5 stratified folds leave one or more validating
+    # on the other class alone, where ROC AUC is undefined and every trial would fail.
+    X = mixed_frame(90)
+    y = pd.Series(np.where(np.arange(90) % 30 == 0, "rare", "common"))
+    with pytest.warns(UserWarning, match=r"cv='auto': 3 folds instead of 5, so that every "
+                                         r"fold validates on both classes \(class 'rare' "
+                                         r"has 3 rows\)"):
+        model = AutoMetaClassifier(**{**FAST, "cv": "auto", "n_trials": 2}).fit(X, y)
+    assert model.cv_ == 3
+    assert (model.leaderboard_["status"] == "ok").all()
+    # Other metrics are defined on one class: the folds stay as asked.
+    model = AutoMetaClassifier(**{**FAST, "cv": "auto", "n_trials": 1,
+                                  "metric": "log_loss"}).fit(X, y)
+    assert model.cv_ == 5
+
+
 def _grouped_copies(n_groups: int = 40, copies: int = 5, seed: int = 0):
     """Rows copied within groups, labels random per group: a row's copies give away its
     label, so a validation that splits groups scores near 1 and one that keeps them
