@@ -551,25 +551,31 @@ class CategoryFixer(TransformerMixin, BaseEstimator):
 
     Unseen categories at transform time become missing, which LightGBM and
     HistGradientBoosting treat natively. Columns with more than ``max_categories``
-    categories are turned into their float codes (an ordinal encoding). Output columns
-    get names without the JSON special characters that LightGBM refuses.
+    categories are turned into their float codes (an ordinal encoding). Columns without
+    any value in the rows of ``fit`` (a mostly missing column, in some training folds)
+    are left out: HistGradientBoosting fails on them. Output columns get names without
+    the JSON special characters that LightGBM refuses.
     """
 
     def __init__(self, max_categories: int | None = None):
         self.max_categories = max_categories
 
     def fit(self, X: pd.DataFrame, y=None):
+        values = X.count().to_numpy()  # non-missing values per column, all at once
+        self.empty_ = list(X.columns[values == 0])
+        kept = list(X.columns[values > 0])
         self.categories_ = {
             c: list(X[c].cat.categories)
-            for c in X.columns
+            for c in kept
             if isinstance(X[c].dtype, pd.CategoricalDtype)
         }
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.feature_names_out_ = _safe_names(list(X.columns))
+        self.feature_names_out_ = _safe_names(kept)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        X = X.copy()
+        empty = getattr(self, "empty_", [])  # none in models fitted before it was kept
+        X = X.drop(columns=empty) if empty else X.copy()
         for c, cats in self.categories_.items():
             dtype = X[c].dtype
             if (isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered

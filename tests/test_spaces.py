@@ -354,6 +354,26 @@ def test_category_fixer_unseen_to_nan_and_high_cardinality_to_codes():
     assert list(fixer.get_feature_names_out()) == ["few", "many", "x"]
 
 
+def test_category_fixer_leaves_out_columns_without_a_value_in_its_training_rows():
+    # A mostly missing column is entirely missing in some training folds, where
+    # HistGradientBoosting fails ("window shape cannot be larger than input array shape").
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "sparse": np.nan,
+                          "c": pd.Categorical([None] * 4, categories=["a", "b"])})
+    fixer = CategoryFixer().fit(train)
+    assert fixer.empty_ == ["sparse", "c"]
+    out = fixer.transform(pd.DataFrame({"x": [5.0], "sparse": [7.0],
+                                        "c": pd.Categorical(["a"], categories=["a", "b"])}))
+    assert list(out.columns) == list(fixer.get_feature_names_out()) == ["x"]
+    data = make_dataset(pd.DataFrame({"x": np.arange(40.0), "sparse": [1.0] + [np.nan] * 39}),
+                        np.arange(40) % 2)
+    train_rows = data.X.iloc[1:]  # without the one value
+    for family in ("hist_gradient_boosting", "lightgbm"):
+        pipe = build_pipeline(family, default_params(family, "classification"), data.schema,
+                              "classification")
+        fit_pipeline(pipe, train_rows, data.y.iloc[1:])
+        assert pipe.predict_proba(data.X).shape == (40, 2)
+
+
 def test_category_fixer_without_cap_keeps_categoricals():
     train = pd.DataFrame({"c": pd.Categorical([f"v{i}" for i in range(ONE_HOT_MAX_CATEGORIES
                                                                        + 5)])})
