@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -177,9 +178,11 @@ def prepare_X(
 ) -> pd.DataFrame:
     """Check ``X`` and return a copy with float64 and category columns.
 
-    Raises :class:`DataValidationError` for empty data, duplicate column names, mixed-type
-    columns, all-missing columns (dropped instead when ``drop_empty``), infinite values and
-    values beyond the range of 32-bit floats, naming the offending column.
+    Columns without any value are kept (as float64 NaN, which every pipeline copes with)
+    with a warning naming them, or left out when ``drop_empty``. Raises
+    :class:`DataValidationError` for empty data, duplicate column names, mixed-type
+    columns, infinite values and values beyond the range of 32-bit floats, naming the
+    offending column.
     """
     if isinstance(X, np.ndarray):
         if X.ndim != 2:
@@ -200,13 +203,14 @@ def prepare_X(
     plain = [is_plain_numeric(dtype) for dtype in X.dtypes]
     matrix = X.loc[:, plain].to_numpy(dtype="float64", na_value=np.nan)
     numeric_columns = iter(matrix.T)
-    out = {}
+    out, empty = {}, []
     for i, (name, is_plain) in enumerate(zip(names, plain, strict=True)):
         col = next(numeric_columns) if is_plain else X.iloc[:, i].rename(name)
         if pd.isna(col).all():
-            if drop_empty:
-                continue
-            raise DataValidationError(f"column {name!r} of {what} is entirely missing; drop it")
+            empty.append(name)
+            if not drop_empty:
+                out[name] = np.full(len(X), np.nan)  # numeric, whatever the dtype
+            continue
         if is_plain:
             values = col
         elif _column_kind(col) == "numeric":
@@ -217,8 +221,12 @@ def prepare_X(
             continue
         check_finite_range(values, name, what)
         out[name] = values
-    if not out:
+    if len(empty) == len(names):
         raise DataValidationError(f"{what} has no column with any value")
+    if empty and not drop_empty:
+        shown = ", ".join(map(repr, empty[:10])) + (", ..." if len(empty) > 10 else "")
+        warnings.warn(f"{len(empty)} column(s) of {what} without any value, which carry no "
+                      f"information: {shown}", UserWarning, stacklevel=2)
     return pd.DataFrame(out, index=pd.RangeIndex(len(X)))
 
 

@@ -33,7 +33,7 @@ from automl_meta.evaluation import (
     make_metric,
 )
 from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
-from automl_meta.spaces import default_params
+from automl_meta.spaces import FAMILIES, default_params
 
 #: Small and fast: trials run in process (no time budget), no meta-learning (TPE from the
 #: defaults; the meta-learned search has its own tests in test_sampler.py).
@@ -408,6 +408,30 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "automl-meta predict: warning: categories not seen in fit, which the pipelines "
         "encode as unknown: column 'low': 1 ('purple') in 60 rows"]
+
+
+def test_columns_without_any_value_are_left_out_and_ignored_at_predict(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90),
+                      "empty": np.nan, "text": None, "sparse": np.nan})
+    X.loc[4, "sparse"] = 1.0  # missing from the training rows of some folds
+    y = pd.Series(np.where(X["a"] + X["b"] > 0, "yes", "no"))
+    with pytest.warns(UserWarning, match=r"2 column\(s\) of X without any value, which "
+                                         r"carry no information: 'empty', 'text'"):
+        model = AutoMetaClassifier(**{**FAST, "n_trials": len(FAMILIES),
+                                      "families": list(FAMILIES)}).fit(X, y)
+    assert (model.leaderboard_["status"] == "ok").all()  # hist_gradient_boosting too
+    assert list(model.feature_names_in_) == list(X.columns)
+    filled = X.assign(empty=5.0, text="new")  # values fit never saw: no effect
+    np.testing.assert_array_equal(model.predict_proba(filled), model.predict_proba(X))
+    # The command line: fit on a file with such a column, predict on it.
+    data, model_path, preds = tmp_path / "d.csv", tmp_path / "m.joblib", tmp_path / "p.csv"
+    X.assign(label=y).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "label", "--trials", "2", "--families",
+                 "hist_gradient_boosting", "--no-meta", "--cv", "3", "--out", str(model_path),
+                 "--quiet"]) == EXIT_OK
+    assert main(["predict", str(model_path), str(data), "--out", str(preds)]) == EXIT_OK
+    assert len(pd.read_csv(preds)) == 90
 
 
 @pytest.mark.parametrize("args", [

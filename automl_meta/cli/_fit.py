@@ -114,6 +114,9 @@ def run_fit(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():  # Ctrl-C: the estimator has printed what it does
             warnings.filterwarnings("ignore", "the search was interrupted", UserWarning)
+            # Said once already, as the file was read.
+            warnings.filterwarnings("ignore", r"\d+ column\(s\) of X without any value",
+                                    UserWarning)
             model.fit(dataset.X, dataset.y, sample_weight=weights, groups=groups,
                       callbacks=[progress])
     except SearchFailedError as exc:
