@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import decimal
 import gzip
 import os
 import re
@@ -143,25 +144,50 @@ def infer_task(y: pd.Series) -> str:
 
 
 def _column_kind(col: pd.Series) -> str:
-    """``numeric`` or ``categorical``; raises on a column mixing numbers and strings."""
+    """``numeric`` or ``categorical``; raises on a column mixing numbers and strings.
+
+    Dates, times and durations are numeric (see :func:`numeric_values`): as categories,
+    every date after the training data's would be one never seen.
+    """
     if isinstance(col.dtype, pd.CategoricalDtype):
         return "categorical"
-    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+    if (pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col)
+            or pd.api.types.is_datetime64_any_dtype(col)
+            or pd.api.types.is_timedelta64_dtype(col)):
         return "numeric"
     values = col.dropna()
     if values.empty:
         return "numeric"
     types = {type(v) for v in values}
+    nested = sorted(t.__name__ for t in types
+                    if issubclass(t, (list, tuple, dict, set, np.ndarray)))
+    if nested:
+        raise DataValidationError(f"column {col.name!r} holds {', '.join(nested)} values; a "
+                                  "cell must hold one number or one category")
     if types <= {str}:
         as_number = pd.to_numeric(values, errors="coerce")
         return "numeric" if as_number.notna().all() else "categorical"
-    numbers = {t for t in types if issubclass(t, (int, float, np.number)) and t is not bool}
+    numbers = {t for t in types
+               if issubclass(t, (int, float, np.number, decimal.Decimal)) and t is not bool}
     if numbers and types - numbers:
         names = ", ".join(sorted(t.__name__ for t in types))
         raise DataValidationError(
             f"column {col.name!r} mixes value types ({names}); convert it to one type"
         )
     return "numeric" if numbers else "categorical"
+
+
+def numeric_values(col: pd.Series) -> np.ndarray:
+    """A numeric column's values as float64, NaN where missing: numbers or numeric text as
+    they are, dates and times as seconds since 1970 (UTC for time zones), durations as
+    seconds. Raises ``ValueError`` or ``TypeError`` on other values."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        if col.dt.tz is not None:
+            col = col.dt.tz_convert(None)
+        col = col - pd.Timestamp(0)
+    if pd.api.types.is_timedelta64_dtype(col):
+        return (col / pd.Timedelta(seconds=1)).to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(col, errors="raise").to_numpy(dtype="float64", na_value=np.nan)
 
 
 def column_names(columns, what: str = "X") -> list[str]:
@@ -214,8 +240,7 @@ def prepare_X(
         if is_plain:
             values = col
         elif _column_kind(col) == "numeric":
-            values = pd.to_numeric(col, errors="raise").to_numpy(dtype="float64",
-                                                                 na_value=np.nan)
+            values = numeric_values(col)
         else:
             out[name] = _as_category(col)
             continue

@@ -58,6 +58,7 @@ from automl_meta.data import (
     column_names,
     is_plain_numeric,
     make_dataset,
+    numeric_values,
     subsample_index,
 )
 from automl_meta.evaluation import (
@@ -1246,8 +1247,7 @@ def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
             continue
         else:
             try:
-                values = pd.to_numeric(X.iloc[:, i], errors="raise").to_numpy(
-                    dtype="float64", na_value=np.nan)
+                values = numeric_values(X.iloc[:, i])
             except (ValueError, TypeError) as exc:
                 raise DataValidationError(
                     f"column {name!r} was numeric in fit but holds other values: {exc}") \

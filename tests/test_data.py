@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import gzip
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from automl_meta.data import (
     load_manifest_entry,
     make_dataset,
     name_stem,
+    prepare_X,
     read_manifest,
     target_fingerprint,
 )
@@ -316,6 +318,30 @@ def test_all_missing_columns_are_kept_with_a_warning(tmp_path):
         assert load_dataset(frame).X.shape == (3, 10_000)
     with pytest.raises(DataValidationError, match=r"X has no column with any value"):
         load_dataset(pd.DataFrame({"empty": [np.nan] * 3, "target": [0, 1, 0]}))
+
+
+def test_dates_durations_and_decimals_are_numeric():
+    dates = pd.Series(pd.date_range("2024-01-01", periods=3, freq="D"))
+    frame = pd.DataFrame({
+        "date": dates.where(dates.index != 1),  # NaT
+        "utc_plus_1": dates.dt.tz_localize("Europe/Paris"),
+        "duration": pd.to_timedelta([1.5, None, 3.0], unit="h"),
+        "price": [decimal.Decimal("1.25"), None, decimal.Decimal("3")],
+    })
+    X = prepare_X(frame)
+    assert list(X.dtypes) == ["float64"] * 4
+    start = pd.Timestamp("2024-01-01").timestamp()  # seconds since 1970
+    np.testing.assert_array_equal(X["date"], [start, np.nan, start + 2 * 86400])
+    np.testing.assert_array_equal(X["utc_plus_1"], [start - 3600, start + 86400 - 3600,
+                                                    start + 2 * 86400 - 3600])
+    np.testing.assert_array_equal(X["duration"], [5400.0, np.nan, 10800.0])
+    np.testing.assert_array_equal(X["price"], [1.25, np.nan, 3.0])
+
+
+def test_a_column_of_lists_is_named():
+    with pytest.raises(DataValidationError, match=r"column 'tags' holds list values; a cell "
+                                                  r"must hold one number or one category"):
+        prepare_X(pd.DataFrame({"tags": [[1, 2], [3]], "a": [1.0, 2.0]}))
 
 
 def test_inf_in_features(tmp_path):

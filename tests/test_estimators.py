@@ -410,6 +410,19 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
         "encode as unknown: column 'low': 1 ('purple') in 60 rows"]
 
 
+def test_dates_are_numbers_so_that_later_dates_are_not_unseen_categories():
+    when = pd.Series(pd.date_range("2024-01-01", periods=90, freq="D"))
+    X = pd.DataFrame({"when": when, "noise": np.random.default_rng(0).normal(size=90)})
+    y = pd.Series(np.where(when >= when[45], "late", "early"))
+    model = AutoMetaClassifier(**{**FAST, "n_trials": 1, "families": ["random_forest"],
+                                  "ensemble_size": 1}).fit(X, y)
+    assert model._schema.numeric == ("when", "noise")
+    later = pd.DataFrame({"when": pd.date_range("2025-01-01", periods=5), "noise": 0.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "categories not seen in fit"
+        assert list(model.predict(later)) == ["late"] * 5
+
+
 def test_columns_without_any_value_are_left_out_and_ignored_at_predict(tmp_path, capsys):
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90),
