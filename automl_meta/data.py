@@ -21,7 +21,7 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,14 @@ class Dataset:
     @property
     def schema(self) -> Schema:
         return Schema.from_frame(self.X)
+
+    def without_empty_columns(self) -> Dataset:
+        """The dataset without the columns that hold no value, which carry no information
+        (what a search, its models and its meta-features use)."""
+        values = self.X.count().to_numpy()  # per column, at once (wide data)
+        if values.all():
+            return self
+        return replace(self, X=self.X.loc[:, values > 0])
 
     def subsample(self, max_rows: int, seed: int = 0) -> Dataset:
         """Return about ``max_rows`` rows (stratified for classification), fixed seed.

@@ -354,10 +354,7 @@ class _AutoMetaSearch(BaseEstimator):
         dataset = make_dataset(X, y, task=self._task)  # warns of columns without values
         # which the search and the models leave out; predict takes every column of fit.
         self._input_columns = list(dataset.X.columns)
-        values = dataset.X.count().to_numpy()
-        if (values == 0).any():
-            dataset = dataclasses.replace(dataset, X=dataset.X.loc[:, values > 0])
-        return dataset
+        return dataset.without_empty_columns()
 
     def _check_target(self, y) -> None:
         """Hook for task-specific checks of ``y`` before :func:`make_dataset`."""
