@@ -14,6 +14,7 @@ Example
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import gzip
 import os
@@ -167,6 +168,8 @@ def _column_kind(col: pd.Series) -> str:
     if values.empty:
         return "numeric"
     types = {type(v) for v in values}
+    if all(issubclass(t, datetime.date) for t in types):  # as a database returns dates
+        return "numeric"
     nested = sorted(t.__name__ for t in types
                     if issubclass(t, (list, tuple, dict, set, np.ndarray)))
     if nested:
@@ -189,6 +192,8 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     """A numeric column's values as float64, NaN where missing: numbers or numeric text as
     they are, dates and times as seconds since 1970 (UTC for time zones), durations as
     seconds. Raises ``ValueError`` or ``TypeError`` on other values."""
+    if col.dtype == object and _holds_dates(col):
+        col = pd.to_datetime(col)
     if pd.api.types.is_datetime64_any_dtype(col):
         if col.dt.tz is not None:
             col = col.dt.tz_convert(None)
@@ -196,6 +201,11 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     if pd.api.types.is_timedelta64_dtype(col):
         return (col / pd.Timedelta(seconds=1)).to_numpy(dtype="float64", na_value=np.nan)
     return pd.to_numeric(col, errors="raise").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _holds_dates(col: pd.Series) -> bool:
+    values = col.dropna()
+    return not values.empty and all(isinstance(v, datetime.date) for v in values)
 
 
 def column_names(columns, what: str = "X") -> list[str]:
