@@ -345,6 +345,11 @@ def prepare_y(y, task: str | None, *, n_rows: int | None = None) -> tuple[pd.Ser
         if y.nunique() < 2:
             raise DataValidationError("the regression target is constant")
     else:
+        if (isinstance(y.dtype, pd.api.extensions.ExtensionDtype)
+                and not isinstance(y.dtype, pd.CategoricalDtype)):
+            # Nullable integers, booleans, strings: their NumPy type, which models keep
+            # (they turn the nullable ones into floats: labels 1.0 for 1 and for True).
+            y = y.astype(getattr(y.dtype, "numpy_dtype", None) or object)
         if pd.api.types.is_float_dtype(y) and not np.isfinite(y.to_numpy()).all():
             raise DataValidationError("the target contains infinite values")
         if y.nunique() < 2:
