@@ -410,15 +410,17 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
         "encode as unknown: column 'low': 1 ('purple') in 60 rows"]
 
 
-@pytest.mark.parametrize("labels, dtype", [([0, 1], "Int64"), ([False, True], "boolean"),
-                                           (["no", "yes"], "string")])
-def test_labels_of_nullable_dtypes_come_back_as_given(labels, dtype):
+@pytest.mark.parametrize("labels, dtype, kind", [([0, 1], "Int64", "i"),
+                                                 ([False, True], "boolean", "b"),
+                                                 (["no", "yes"], "string", "O")])
+def test_labels_of_nullable_dtypes_come_back_as_given(labels, dtype, kind):
     # Models turn nullable integers and booleans into floats: 1.0 for 1 and for True.
-    X = pd.DataFrame({"a": np.arange(40.0)})
-    y = pd.Series(np.array(labels)[(np.arange(40) >= 20).astype(int)], dtype=dtype)
-    model = AutoMetaClassifier(**{**FAST, "n_trials": 1, "families": ["linear"]}).fit(X, y)
-    assert model.classes_.tolist() == labels
-    assert model.predict(X.iloc[[0, 39]]).tolist() == labels
+    X = pd.DataFrame({"a": np.arange(200.0)})
+    y = pd.Series(np.array(labels)[(np.arange(200) >= 100).astype(int)], dtype=dtype)
+    model = AutoMetaClassifier(**{**FAST, "n_trials": 1, "families": ["lightgbm"]}).fit(X, y)
+    assert model.classes_.tolist() == labels and model.classes_.dtype.kind == kind
+    predictions = model.predict(X.iloc[[0, 199]])
+    assert predictions.tolist() == labels and predictions.dtype.kind == kind
 
 
 def test_dates_are_numbers_so_that_later_dates_are_not_unseen_categories():
