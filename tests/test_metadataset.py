@@ -24,7 +24,7 @@ from corpus import (
 from automl_meta.exceptions import KnowledgeBaseError, KnowledgeBaseVersionError
 from automl_meta.metadataset import KnowledgeBase, Store
 from automl_meta.metadataset.builder import Builder, Protocol, design
-from automl_meta.metadataset.sources import from_manifest
+from automl_meta.metadataset.sources import DatasetSpec, from_manifest
 from automl_meta.spaces import validate_params
 
 
@@ -63,6 +63,14 @@ def test_build_fills_the_store_and_exports_a_loadable_knowledge_base(tmp_path):
     again = Builder(store, PROTOCOL, families=FAMILIES, progress=False).run(
         from_manifest(manifest))
     assert again.planned == 0 and again.done == 0
+
+
+def test_a_file_to_build_from_leaves_out_columns_without_values(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,empty,target\n1,,0\n2,,1\n3,,0\n4,,1\n")
+    with pytest.warns(UserWarning, match=r"column\(s\) of X without any value"):
+        dataset = DatasetSpec("d", str(path), target="target").load()
+    assert list(dataset.X.columns) == ["a"]
 
 
 def test_builder_refuses_another_protocol_on_the_same_store(tmp_path):

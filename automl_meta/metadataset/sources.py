@@ -36,7 +36,9 @@ class DatasetSpec:
                 "name": self.name, "abspath": self.location, "target": self.target,
                 "task": self.task, "openml_id": self.openml_id,
             })
-        return load_dataset(self.location, target=self.target, task=self.task, name=self.name)
+        # Columns without values are left out, as a manifest's files drop them.
+        return load_dataset(self.location, target=self.target, task=self.task,
+                            name=self.name).without_empty_columns()
 
 
 def from_manifest(path: str | os.PathLike) -> list[DatasetSpec]:
