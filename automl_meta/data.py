@@ -193,7 +193,7 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     they are, dates and times as seconds since 1970 (UTC for time zones), durations as
     seconds. Raises ``ValueError`` or ``TypeError`` on other values."""
     if col.dtype == object and _holds_dates(col):
-        col = pd.to_datetime(col)
+        col = pd.to_datetime(col, utc=True)  # naive ones as UTC, as below; mixed zones
     if pd.api.types.is_datetime64_any_dtype(col):
         if col.dt.tz is not None:
             col = col.dt.tz_convert(None)
