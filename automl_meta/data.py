@@ -168,7 +168,7 @@ def _column_kind(col: pd.Series) -> str:
     if values.empty:
         return "numeric"
     types = {type(v) for v in values}
-    if all(issubclass(t, datetime.date) for t in types):  # as a database returns dates
+    if _holds_dates(values):  # as a database returns them, or ISO 8601 text (a CSV file)
         return "numeric"
     nested = sorted(t.__name__ for t in types
                     if issubclass(t, (list, tuple, dict, set, np.ndarray)))
@@ -192,8 +192,8 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     """A numeric column's values as float64, NaN where missing: numbers or numeric text as
     they are, dates and times as seconds since 1970 (UTC for time zones), durations as
     seconds. Raises ``ValueError`` or ``TypeError`` on other values."""
-    if col.dtype == object and _holds_dates(col):
-        col = pd.to_datetime(col, utc=True)  # naive ones as UTC, as below; mixed zones
+    if (col.dtype == object or pd.api.types.is_string_dtype(col)) and _holds_dates(col.dropna()):
+        col = pd.to_datetime(col, utc=True, format="ISO8601")  # naive ones as UTC, as below
     if pd.api.types.is_datetime64_any_dtype(col):
         if col.dt.tz is not None:
             col = col.dt.tz_convert(None)
@@ -203,9 +203,15 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     return pd.to_numeric(col, errors="raise").to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _holds_dates(col: pd.Series) -> bool:
-    values = col.dropna()
-    return not values.empty and all(isinstance(v, datetime.date) for v in values)
+#: Dates and times as ISO 8601 writes them ("2024-05-01", "2024-05-01 12:30:00+02:00").
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _holds_dates(values: pd.Series) -> bool:
+    """Whether every value (none missing) is a date: a Python one, or ISO 8601 text."""
+    return not values.empty and all(
+        isinstance(v, datetime.date) or (isinstance(v, str) and _ISO_DATE.fullmatch(v))
+        for v in values)
 
 
 def column_names(columns, what: str = "X") -> list[str]:

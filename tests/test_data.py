@@ -329,9 +329,11 @@ def test_dates_durations_and_decimals_are_numeric():
         "duration": pd.to_timedelta([1.5, None, 3.0], unit="h"),
         "price": [decimal.Decimal("1.25"), None, decimal.Decimal("3")],
         "day": [datetime.date(2024, 1, 1), None, datetime.date(2024, 1, 3)],  # from SQL
+        "iso": ["2024-01-01", None, "2024-01-03T01:00:00+01:00"],  # from a CSV file
+        "code": ["2024-01-01", "x", "2024-01-03"],  # not all dates: categories
     })
     X = prepare_X(frame)
-    assert list(X.dtypes) == ["float64"] * 5
+    assert list(X.dtypes[:6]) == ["float64"] * 6 and X["code"].dtype == "category"
     start = pd.Timestamp("2024-01-01").timestamp()  # seconds since 1970
     np.testing.assert_array_equal(X["date"], [start, np.nan, start + 2 * 86400])
     np.testing.assert_array_equal(X["utc_plus_1"], [start - 3600, start + 86400 - 3600,
@@ -339,6 +341,7 @@ def test_dates_durations_and_decimals_are_numeric():
     np.testing.assert_array_equal(X["duration"], [5400.0, np.nan, 10800.0])
     np.testing.assert_array_equal(X["price"], [1.25, np.nan, 3.0])
     np.testing.assert_array_equal(X["day"], X["date"])
+    np.testing.assert_array_equal(X["iso"], X["date"])
 
 
 def test_a_column_of_lists_is_named():

@@ -423,7 +423,7 @@ def test_labels_of_nullable_dtypes_come_back_as_given(labels, dtype, kind):
     assert predictions.tolist() == labels and predictions.dtype.kind == kind
 
 
-def test_dates_are_numbers_so_that_later_dates_are_not_unseen_categories():
+def test_dates_are_numbers_so_that_later_dates_are_not_unseen_categories(tmp_path, capsys):
     when = pd.Series(pd.date_range("2024-01-01", periods=90, freq="D"))
     X = pd.DataFrame({"when": when, "noise": np.random.default_rng(0).normal(size=90)})
     y = pd.Series(np.where(when >= when[45], "late", "early"))
@@ -434,6 +434,16 @@ def test_dates_are_numbers_so_that_later_dates_are_not_unseen_categories():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "categories not seen in fit"
         assert list(model.predict(later)) == ["late"] * 5
+    # In CSV files, as ISO 8601 text.
+    data, new, model_path = tmp_path / "d.csv", tmp_path / "new.csv", tmp_path / "m.joblib"
+    X.assign(label=y).to_csv(data, index=False)
+    later.to_csv(new, index=False)
+    assert main(["fit", str(data), "--target", "label", "--trials", "1", "--families",
+                 "random_forest", "--ensemble-size", "1", "--no-meta", "--cv", "3", "--out",
+                 str(model_path), "--quiet"]) == EXIT_OK
+    assert main(["predict", str(model_path), str(new), "--out", str(tmp_path / "p.csv")]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "p.csv")["prediction"].tolist() == ["late"] * 5
 
 
 def test_columns_without_any_value_are_left_out_and_ignored_at_predict(tmp_path, capsys):
