@@ -463,9 +463,14 @@ def test_columns_without_any_value_are_left_out_and_ignored_at_predict(tmp_path,
     # The command line: fit on a file with such a column, predict on it.
     data, model_path, preds = tmp_path / "d.csv", tmp_path / "m.joblib", tmp_path / "p.csv"
     X.assign(label=y).to_csv(data, index=False)
+    capsys.readouterr()
     assert main(["fit", str(data), "--target", "label", "--trials", "2", "--families",
                  "hist_gradient_boosting", "--no-meta", "--cv", "3", "--out", str(model_path),
                  "--quiet"]) == EXIT_OK
+    # Once, as a plain line, though both the file's reading and the fit say it.
+    assert capsys.readouterr().err.splitlines() == [
+        "automl-meta fit: warning: 2 column(s) of X without any value, which carry no "
+        "information: 'empty', 'text'"]
     assert main(["predict", str(model_path), str(data), "--out", str(preds)]) == EXIT_OK
     assert len(pd.read_csv(preds)) == 90
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -225,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # which restores the printer
+            warnings.showwarning = _warning_printer(args.command)
+            return _COMMANDS[args.command](args)
     except AutoMetaError as exc:
         print(f"automl-meta {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -235,6 +238,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"automl-meta {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _warning_printer(command: str):
+    """Warnings as one plain line each on stderr, as the errors are, and each once (the
+    file's reading and the fit may say the same)."""
+    shown = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        if text not in shown:
+            shown.add(text)
+            print(f"automl-meta {command}: warning: {text}", file=sys.stderr)
+
+    return show
 
 
 def _info(args) -> int:

@@ -114,9 +114,6 @@ def run_fit(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():  # Ctrl-C: the estimator has printed what it does
             warnings.filterwarnings("ignore", "the search was interrupted", UserWarning)
-            # Said once already, as the file was read.
-            warnings.filterwarnings("ignore", r"\d+ column\(s\) of X without any value",
-                                    UserWarning)
             model.fit(dataset.X, dataset.y, sample_weight=weights, groups=groups,
                       callbacks=[progress])
     except SearchFailedError as exc:
@@ -166,7 +163,8 @@ class _Progress:
                 self.bar = progress_bar(total=self.total, desc="search", disable=self.disable,
                                         unit="trial" if self.by_trials else "s",
                                         bar_format=None if self.by_trials else _TIME_BAR)
-            self.bar.set_postfix(trials=len(study.trials), refresh=False)
+            finished = sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
+            self.bar.set_postfix(trials=finished, refresh=False)  # not those enqueued
             self.bar.update(1 if self.by_trials else self._elapsed() - self.bar.n)
 
     def _elapsed(self) -> float:
