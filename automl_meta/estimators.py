@@ -484,7 +484,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         more; and only when the holdout keeps at least 1,000 rows). ``cv_`` says which.
         With ROC AUC, ``"auto"`` takes fewer folds (down to 2, with a warning) where one
         would validate on a single class, as on binary data with a class of fewer rows
-        than folds; with a given ``cv`` that fails before the search.
+        than folds, and folds instead of a holdout that misses a class; with a given
+        ``cv`` that fails before the search.
         Also, as in scikit-learn, a splitter (``GroupKFold(5)``, ``TimeSeriesSplit()``,
         ``RepeatedStratifiedKFold()``...) or an iterable of (train, validation) arrays of
         row positions, used as given. Rows that no split validates (the first block of
@@ -1158,17 +1159,21 @@ def _folds_validating_two_classes(cv: CV, folds: list[tuple[np.ndarray, np.ndarr
                                   ) -> tuple[CV, list[tuple[np.ndarray, np.ndarray]]]:
     """``cv="auto"``'s folds, fewer of them (down to 2, with a warning) while a split
     validates on a single class: stratified folds cannot all hold a class that has fewer
-    rows than folds, and on two classes ROC AUC is then undefined on every trial."""
+    rows than folds, and on two classes ROC AUC is then undefined on every trial. A
+    holdout that misses a class is replaced by folds the same way."""
     k = cv
-    while isinstance(k, int) and k > 2 and _single_class_split(folds, dataset.y) is not None:
+    if not isinstance(k, int) and _single_class_split(folds, dataset.y) is not None:
+        k = AUTO_FOLDS
+        folds = make_folds(dataset, k, seed, groups)
+    while k > 2 and _single_class_split(folds, dataset.y) is not None:
         k -= 1
         folds = make_folds(dataset, k, seed, groups)
     if k != cv and _single_class_split(folds, dataset.y) is None:
         rare, rows = _rarest_class(dataset.y)
-        warnings.warn(f"cv='auto': {k} folds instead of {cv}, so that every fold validates "
-                      f"on both classes (class {rare!r} has {rows} rows); ROC AUC is "
-                      "undefined on one class",
-                      UserWarning, stacklevel=4)
+        asked = f"{cv} folds" if isinstance(cv, int) else f"a {cv:.0%} holdout"
+        warnings.warn(f"cv='auto': {k} folds instead of {asked}, so that every fold "
+                      f"validates on both classes (class {rare!r} has {rows} rows); ROC AUC "
+                      "is undefined on one class", UserWarning, stacklevel=4)
     return k, folds
 
 

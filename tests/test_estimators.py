@@ -748,12 +748,21 @@ def test_auto_cv_takes_fewer_folds_when_a_class_has_fewer_rows_than_folds():
     # on the other class alone, where ROC AUC is undefined and every trial would fail.
     X = mixed_frame(90)
     y = pd.Series(np.where(np.arange(90) % 30 == 0, "rare", "common"))
-    with pytest.warns(UserWarning, match=r"cv='auto': 3 folds instead of 5, so that every "
+    with pytest.warns(UserWarning, match=r"cv='auto': 3 folds instead of 5 folds, so that every "
                                          r"fold validates on both classes \(class 'rare' "
                                          r"has 3 rows\)"):
         model = AutoMetaClassifier(**{**FAST, "cv": "auto", "n_trials": 2}).fit(X, y)
     assert model.cv_ == 3
     assert (model.leaderboard_["status"] == "ok").all()
+    # A holdout (cv="auto" on data too large to cross-validate in the budget) that misses
+    # the class: folds instead.
+    big = pd.DataFrame(np.arange(20_000.0)[:, None] % [7, 11, 13, 17, 19, 23]).add_prefix("x")
+    rare = pd.Series(np.where(np.arange(20_000) % 5_000 == 0, "rare", "common"))  # 4 rows
+    with pytest.warns(UserWarning, match=r"cv='auto': 4 folds instead of a 10% holdout"):
+        model = AutoMetaClassifier(time_budget=30, n_trials=1, families=["linear"],
+                                   ensemble_size=1, knowledge_base=False, random_state=0
+                                   ).fit(big, rare)
+    assert model.cv_ == 4
     # Other metrics are defined on one class: the folds stay as asked.
     model = AutoMetaClassifier(**{**FAST, "cv": "auto", "n_trials": 1,
                                   "metric": "log_loss"}).fit(X, y)
