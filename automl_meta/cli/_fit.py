@@ -231,18 +231,14 @@ def run_predict(args: argparse.Namespace) -> int:
     if absent:
         raise DataValidationError(f"--drop: no column {absent[0]!r} in {path}")
     X = frame.drop(columns=[*_target_columns(frame, model, args.target), *args.drop])
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            predictions = pd.DataFrame({"prediction": model.predict(X)})
-            if args.proba:
-                proba = model.predict_proba(X)
-                for j, label in enumerate(model.classes_):
-                    predictions[f"proba_{label}"] = proba[:, j]
+    try:  # warnings (unseen categories...) print once each: see cli.main
+        predictions = pd.DataFrame({"prediction": model.predict(X)})
+        if args.proba:
+            proba = model.predict_proba(X)
+            for j, label in enumerate(model.classes_):
+                predictions[f"proba_{label}"] = proba[:, j]
     except ValueError as exc:  # sklearn's column checks: one line for the CLI
         raise DataValidationError(f"{path}: {' '.join(str(exc).split())}") from exc
-    for message in dict.fromkeys(str(w.message) for w in caught):  # unseen categories...
-        print(f"automl-meta predict: warning: {message}", file=sys.stderr)
     predictions.to_csv(args.out, index=False)
     print(f"wrote {len(predictions)} predictions to {args.out}")
     return EXIT_OK
