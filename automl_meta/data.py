@@ -168,7 +168,7 @@ def _column_kind(col: pd.Series) -> str:
     if values.empty:
         return "numeric"
     types = {type(v) for v in values}
-    if _holds_dates(values):  # as a database returns them, or ISO 8601 text (a CSV file)
+    if _as_dates(values) is not None:  # as a database returns them, or ISO 8601 text
         return "numeric"
     nested = sorted(t.__name__ for t in types
                     if issubclass(t, (list, tuple, dict, set, np.ndarray)))
@@ -192,8 +192,10 @@ def numeric_values(col: pd.Series) -> np.ndarray:
     """A numeric column's values as float64, NaN where missing: numbers or numeric text as
     they are, dates and times as seconds since 1970 (UTC for time zones), durations as
     seconds. Raises ``ValueError`` or ``TypeError`` on other values."""
-    if (col.dtype == object or pd.api.types.is_string_dtype(col)) and _holds_dates(col.dropna()):
-        col = pd.to_datetime(col, utc=True, format="ISO8601")  # naive ones as UTC, as below
+    if col.dtype == object or pd.api.types.is_string_dtype(col):
+        dates = _as_dates(col)
+        if dates is not None:
+            col = dates
     if pd.api.types.is_datetime64_any_dtype(col):
         if col.dt.tz is not None:
             col = col.dt.tz_convert(None)
@@ -207,11 +209,20 @@ def numeric_values(col: pd.Series) -> np.ndarray:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 
 
-def _holds_dates(values: pd.Series) -> bool:
-    """Whether every value (none missing) is a date: a Python one, or ISO 8601 text."""
-    return not values.empty and all(
-        isinstance(v, datetime.date) or (isinstance(v, str) and _ISO_DATE.fullmatch(v))
-        for v in values)
+def _as_dates(col: pd.Series) -> pd.Series | None:
+    """``col`` as UTC datetimes (naive ones taken as UTC) when every value present is a
+    date, a Python one or ISO 8601 text (as a CSV file holds it); else None. The first
+    value decides whether to try, parsing decides the rest (vectorised: a million values
+    in a fraction of a second)."""
+    present = col.dropna()
+    if present.empty:
+        return None
+    first = present.iloc[0]
+    if not (isinstance(first, datetime.date)
+            or (isinstance(first, str) and _ISO_DATE.fullmatch(first))):
+        return None
+    dates = pd.to_datetime(col, utc=True, format="ISO8601", errors="coerce")
+    return dates if int(dates.notna().sum()) == len(present) else None
 
 
 def column_names(columns, what: str = "X") -> list[str]:
