@@ -19,10 +19,9 @@ import decimal
 import gzip
 import os
 import re
-import warnings
 from collections import Counter
 from collections.abc import Hashable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -92,14 +91,6 @@ class Dataset:
     @property
     def schema(self) -> Schema:
         return Schema.from_frame(self.X)
-
-    def without_empty_columns(self) -> Dataset:
-        """The dataset without the columns that hold no value, which carry no information
-        (what a search, its models and its meta-features use)."""
-        values = self.X.count().to_numpy()  # per column, at once (wide data)
-        if values.all():
-            return self
-        return replace(self, X=self.X.loc[:, values > 0])
 
     def subsample(self, max_rows: int, seed: int = 0) -> Dataset:
         """Return about ``max_rows`` rows (stratified for classification), fixed seed.
@@ -239,11 +230,9 @@ def prepare_X(
 ) -> pd.DataFrame:
     """Check ``X`` and return a copy with float64 and category columns.
 
-    Columns without any value are kept (as float64 NaN, which every pipeline copes with)
-    with a warning naming them, or left out when ``drop_empty``. Raises
-    :class:`DataValidationError` for empty data, duplicate column names, mixed-type
-    columns, infinite values and values beyond the range of 32-bit floats, naming the
-    offending column.
+    Raises :class:`DataValidationError` for empty data, duplicate column names, mixed-type
+    columns, columns without any value (left out instead when ``drop_empty``), infinite
+    values and values beyond the range of 32-bit floats, naming the offending columns.
     """
     if isinstance(X, np.ndarray):
         if X.ndim != 2:
@@ -269,8 +258,6 @@ def prepare_X(
         col = next(numeric_columns) if is_plain else X.iloc[:, i].rename(name)
         if pd.isna(col).all():
             empty.append(name)
-            if not drop_empty:
-                out[name] = np.full(len(X), np.nan)  # numeric, whatever the dtype
             continue
         if is_plain:
             values = col
@@ -285,8 +272,9 @@ def prepare_X(
         raise DataValidationError(f"{what} has no column with any value")
     if empty and not drop_empty:
         shown = ", ".join(map(repr, empty[:10])) + (", ..." if len(empty) > 10 else "")
-        warnings.warn(f"{len(empty)} column(s) of {what} without any value, which carry no "
-                      f"information: {shown}", UserWarning, stacklevel=2)
+        raise DataValidationError(
+            f"column {shown} of {what} is entirely missing; drop it" if len(empty) == 1 else
+            f"{len(empty)} columns of {what} are entirely missing: {shown}; drop them")
     return pd.DataFrame(out, index=pd.RangeIndex(len(X)))
 
 
@@ -424,11 +412,18 @@ def load_dataset(
     DataSourceError
         The source cannot be read (missing file, unknown format, OpenML unreachable).
     DataValidationError
-        The content is unusable (empty, unknown target, single class, inf, ...).
+        The content is unusable (empty, unknown target, single class, a column without any
+        value, inf, ...).
     """
+    return load_source(source, target, task, name)
+
+
+def load_source(source, target, task, name, drop_empty: bool = False) -> Dataset:
+    """:func:`load_dataset`; ``drop_empty`` leaves out columns without any value instead
+    of refusing them (for the datasets a knowledge base is built from)."""
     if isinstance(source, pd.DataFrame):
-        frame = source
-        return _from_frame(frame, target, task, name or "dataframe", "dataframe", None, None)
+        return _from_frame(source, target, task, name or "dataframe", "dataframe", None, None,
+                           drop_empty)
     if not isinstance(source, (str, os.PathLike)):
         raise DataSourceError(
             f"source must be a path, a DataFrame or 'openml:<id>', got {type(source).__name__}"
@@ -436,7 +431,7 @@ def load_dataset(
     text = os.fspath(source)
     match = _OPENML.match(text)
     if match:
-        return _load_openml(int(match.group(1)), target, task)
+        return _load_openml(int(match.group(1)), target, task, drop_empty)
     if text.startswith("openml:"):
         raise DataSourceError(f"{text!r}: an OpenML source is 'openml:<integer dataset id>'")
     path = Path(text)
@@ -444,7 +439,8 @@ def load_dataset(
         raise DataSourceError(f"no such file: {path}")
     frame, default_target = read_table(path)
     stem = path.name.split(".")[0]
-    return _from_frame(frame, target, task, name or stem, str(path), None, default_target)
+    return _from_frame(frame, target, task, name or stem, str(path), None, default_target,
+                       drop_empty)
 
 
 def _from_frame(
@@ -529,7 +525,8 @@ def read_arff(text: str) -> tuple[pd.DataFrame, str]:
     return frame, names[-1]
 
 
-def _load_openml(dataset_id: int, target: str | None, task: str | None) -> Dataset:
+def _load_openml(dataset_id: int, target: str | None, task: str | None,
+                 drop_empty: bool) -> Dataset:
     import openml
 
     try:
@@ -551,7 +548,7 @@ def _load_openml(dataset_id: int, target: str | None, task: str | None) -> Datas
         raise DataValidationError(
             f"OpenML dataset {dataset_id} has no default target; pass target=<column>"
         )
-    X = prepare_X(X)
+    X = prepare_X(X, drop_empty=drop_empty)
     y, task = prepare_y(y, task, n_rows=len(X))
     return Dataset(
         X=X, y=y, task=task, name=oml.name, source=f"openml:{dataset_id}", openml_id=dataset_id

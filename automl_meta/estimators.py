@@ -351,10 +351,7 @@ class _AutoMetaSearch(BaseEstimator):
         if _is_int(folds) and len(X) < folds:
             raise DataValidationError(f"{len(X)} sample(s) cannot be split into cv={folds} "
                                       "folds; pass more rows or a smaller cv")
-        dataset = make_dataset(X, y, task=self._task)  # warns of columns without values
-        # which the search and the models leave out; predict takes every column of fit.
-        self._input_columns = list(dataset.X.columns)
-        return dataset.without_empty_columns()
+        return make_dataset(X, y, task=self._task)
 
     def _check_target(self, y) -> None:
         """Hook for task-specific checks of ``y`` before :func:`make_dataset`."""
@@ -426,17 +423,16 @@ class _AutoMetaSearch(BaseEstimator):
     def _predict_frame(self, X) -> pd.DataFrame:
         """``X`` checked against the columns seen in ``fit`` and typed like them."""
         check_is_fitted(self)
-        columns = getattr(self, "_input_columns", self._columns)  # older models: the same
         if isinstance(X, pd.DataFrame):
             if X.shape[0] == 0:
                 raise DataValidationError("X has no rows to predict")
             # sklearn's check names the missing and the unexpected columns.
             validate_data(self, X, reset=False, skip_check_array=True)
-            frame = X.set_axis(columns, axis=1)
+            frame = X.set_axis(self._columns, axis=1)
         else:
             values = validate_data(self, X, reset=False, dtype=None, ensure_all_finite="allow-nan")
-            frame = pd.DataFrame(values, columns=columns)
-        frame = _conform(frame[self._columns].reset_index(drop=True), self._schema)
+            frame = pd.DataFrame(values, columns=self._columns)
+        frame = _conform(frame.reset_index(drop=True), self._schema)
         _warn_unseen_categories(frame, getattr(self, "_categories", {}))  # {}: older models
         return frame
 

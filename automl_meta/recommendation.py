@@ -197,7 +197,7 @@ def recommend(X, y, k: int = 10, *, task: str | None = None,
     if not isinstance(n_candidates, (int, np.integer)) or isinstance(n_candidates, bool) or (
             n_candidates < 0):
         raise DataValidationError(f"n_candidates must be an integer >= 0, got {n_candidates!r}")
-    dataset = make_dataset(X, y, task=task).without_empty_columns()
+    dataset = make_dataset(X, y, task=task)
     if metafeatures is None:
         from automl_meta.metafeatures import MetaFeatureExtractor
 

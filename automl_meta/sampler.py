@@ -1031,7 +1031,7 @@ def _space_of(learner, task, X, y, metafeatures, knowledge_base, families, rows)
                                       "metafeatures to embed it")
         from automl_meta.metafeatures import MetaFeatureExtractor
 
-        dataset = make_dataset(X, y, task=task).without_empty_columns()
+        dataset = make_dataset(X, y, task=task)
         task = dataset.task
         metafeatures = MetaFeatureExtractor().extract(dataset.X, dataset.y, task=task)
     elif task is None:

@@ -303,20 +303,19 @@ def test_constant_regression_target():
         load_dataset(frame)
 
 
-def test_all_missing_columns_are_kept_with_a_warning(tmp_path):
+def test_all_missing_columns_are_named(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,empty,text,target\n1,,,0\n2,?,,1\n3,,,0\n")
-    with pytest.warns(UserWarning, match=r"2 column\(s\) of X without any value, which carry "
-                                         r"no information: 'empty', 'text'"):
-        ds = load_dataset(path)
-    assert list(ds.X.columns) == ["a", "empty", "text"]
-    assert ds.X["empty"].dtype == "float64" and ds.X["text"].isna().all()
-    assert ds.schema.numeric == ("a", "empty", "text")
+    with pytest.raises(DataValidationError, match=r"2 columns of X are entirely missing: "
+                                                  r"'empty', 'text'; drop them"):
+        load_dataset(path)
+    with pytest.raises(DataValidationError, match=r"column 'text' of X is entirely missing"):
+        make_dataset(pd.DataFrame({"a": [1.0, 2.0, 3.0], "text": None}), [0, 1, 0])
     # The wide path too: 10,000 columns, the last one empty.
     frame = pd.DataFrame(np.ones((3, 10_000))).add_prefix("c")
     frame = frame.assign(c9999=np.nan, target=[0, 1, 0])
-    with pytest.warns(UserWarning, match=r"1 column\(s\) of X without any value.*: 'c9999'"):
-        assert load_dataset(frame).X.shape == (3, 10_000)
+    with pytest.raises(DataValidationError, match=r"column 'c9999' of X is entirely missing"):
+        load_dataset(frame)
     with pytest.raises(DataValidationError, match=r"X has no column with any value"):
         load_dataset(pd.DataFrame({"empty": [np.nan] * 3, "target": [0, 1, 0]}))
 

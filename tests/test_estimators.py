@@ -32,7 +32,12 @@ from automl_meta.evaluation import (
     make_folds,
     make_metric,
 )
-from automl_meta.exceptions import AutoMetaError, UnknownFamilyError, UnknownMetricError
+from automl_meta.exceptions import (
+    AutoMetaError,
+    DataValidationError,
+    UnknownFamilyError,
+    UnknownMetricError,
+)
 from automl_meta.spaces import FAMILIES, default_params
 
 #: Small and fast: trials run in process (no time budget), no meta-learning (TPE from the
@@ -446,33 +451,27 @@ def test_dates_are_numbers_so_that_later_dates_are_not_unseen_categories(tmp_pat
     assert pd.read_csv(tmp_path / "p.csv")["prediction"].tolist() == ["late"] * 5
 
 
-def test_columns_without_any_value_are_left_out_and_ignored_at_predict(tmp_path, capsys):
+def test_columns_without_any_value_are_refused_but_may_be_empty_in_folds_and_at_predict(
+        tmp_path, capsys):
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90),
-                      "empty": np.nan, "text": None, "sparse": np.nan})
+    X = pd.DataFrame({"a": rng.normal(size=90), "b": rng.normal(size=90), "sparse": np.nan})
     X.loc[4, "sparse"] = 1.0  # missing from the training rows of some folds
     y = pd.Series(np.where(X["a"] + X["b"] > 0, "yes", "no"))
-    with pytest.warns(UserWarning, match=r"2 column\(s\) of X without any value, which "
-                                         r"carry no information: 'empty', 'text'"):
-        model = AutoMetaClassifier(**{**FAST, "n_trials": len(FAMILIES),
-                                      "families": list(FAMILIES)}).fit(X, y)
+    with pytest.raises(DataValidationError, match=r"2 columns of X are entirely missing: "
+                                                  r"'empty', 'text'; drop them"):
+        AutoMetaClassifier(**{**FAST, "n_trials": 1}).fit(X.assign(empty=np.nan, text=None), y)
+    model = AutoMetaClassifier(**{**FAST, "n_trials": len(FAMILIES),
+                                  "families": list(FAMILIES)}).fit(X, y)
     assert (model.leaderboard_["status"] == "ok").all()  # hist_gradient_boosting too
-    assert list(model.feature_names_in_) == list(X.columns)
-    filled = X.assign(empty=5.0, text="new")  # values fit never saw: no effect
-    np.testing.assert_array_equal(model.predict_proba(filled), model.predict_proba(X))
-    # The command line: fit on a file with such a column, predict on it.
-    data, model_path, preds = tmp_path / "d.csv", tmp_path / "m.joblib", tmp_path / "p.csv"
-    X.assign(label=y).to_csv(data, index=False)
+    assert model.predict(X.assign(sparse=np.nan)).shape == (90,)  # none at predict: fine
+    # The command line refuses such a file, naming the column.
+    data = tmp_path / "d.csv"
+    X.assign(empty=np.nan, label=y).to_csv(data, index=False)
     capsys.readouterr()
-    assert main(["fit", str(data), "--target", "label", "--trials", "2", "--families",
-                 "hist_gradient_boosting", "--no-meta", "--cv", "3", "--out", str(model_path),
-                 "--quiet"]) == EXIT_OK
-    # Once, as a plain line, though both the file's reading and the fit say it.
-    assert capsys.readouterr().err.splitlines() == [
-        "automl-meta fit: warning: 2 column(s) of X without any value, which carry no "
-        "information: 'empty', 'text'"]
-    assert main(["predict", str(model_path), str(data), "--out", str(preds)]) == EXIT_OK
-    assert len(pd.read_csv(preds)) == 90
+    assert main(["fit", str(data), "--target", "label", "--trials", "1", "--no-meta",
+                 "--out", str(tmp_path / "m.joblib"), "--quiet"]) == EXIT_USAGE
+    assert "column 'empty' of X is entirely missing; drop it" in capsys.readouterr().err
+    assert not (tmp_path / "m.joblib").exists()
 
 
 @pytest.mark.parametrize("args", [

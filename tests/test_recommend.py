@@ -187,14 +187,6 @@ def test_recommendations_and_sampler_follow_the_rows_asked_for(data):
                            knowledge_base=kb, rows="all")
 
 
-def test_a_column_without_values_changes_no_recommendation(data):
-    # As in fit, which leaves such columns out (the shipped knowledge base).
-    X, y = data
-    with pytest.warns(UserWarning, match=r"1 column\(s\) of X without any value"):
-        with_empty = recommend(X.assign(empty=np.nan), y, k=3)
-    pd.testing.assert_frame_equal(with_empty.configurations, recommend(X, y, k=3).configurations)
-
-
 def config_of(trial) -> tuple[str, np.ndarray]:
     """(family, unit coordinates) of a trial of the built-in families."""
     from automl_meta.sampler import config_from_params

@@ -10,8 +10,8 @@ import pandas as pd
 
 from automl_meta.data import (
     Dataset,
-    load_dataset,
     load_manifest_entry,
+    load_source,
     read_manifest,
 )
 from automl_meta.exceptions import DataSourceError
@@ -37,8 +37,7 @@ class DatasetSpec:
                 "task": self.task, "openml_id": self.openml_id,
             })
         # Columns without values are left out, as a manifest's files drop them.
-        return load_dataset(self.location, target=self.target, task=self.task,
-                            name=self.name).without_empty_columns()
+        return load_source(self.location, self.target, self.task, self.name, drop_empty=True)
 
 
 def from_manifest(path: str | os.PathLike) -> list[DatasetSpec]:
