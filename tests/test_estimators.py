@@ -492,7 +492,7 @@ def test_cli_bad_input_exits_2(args, csv_file, tmp_path, capsys, monkeypatch):
     assert err.startswith(f"automl-meta {args[0]}: error:")
 
 
-def test_cli_predict_names_a_missing_column(csv_file, tmp_path, capsys):
+def test_cli_predict_names_a_missing_column_and_matches_columns_by_name(csv_file, tmp_path, capsys):
     model_path = tmp_path / "model.joblib"
     assert main(["fit", str(csv_file), "--target", "label", "--trials", "1", "--families",
                  "linear", "--cv", "3", "--out", str(model_path), "--quiet"]) == EXIT_OK
@@ -502,6 +502,13 @@ def test_cli_predict_names_a_missing_column(csv_file, tmp_path, capsys):
     code = main(["predict", str(model_path), str(short), "--out", str(tmp_path / "p.csv")])
     assert code == EXIT_USAGE
     assert "num2" in _no_traceback(capsys)
+    # The same columns in another order: matched by name.
+    shuffled, preds = tmp_path / "shuffled.csv", tmp_path / "p.csv"
+    frame = pd.read_csv(csv_file)
+    frame[frame.columns[::-1]].to_csv(shuffled, index=False)
+    assert main(["predict", str(model_path), str(shuffled), "--out", str(preds)]) == EXIT_OK
+    expected = joblib.load(model_path).predict(frame.drop(columns="label"))
+    assert pd.read_csv(preds)["prediction"].astype(str).tolist() == list(map(str, expected))
 
 
 def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch):

@@ -75,7 +75,7 @@ def add_parsers(subparsers) -> None:
     predict = subparsers.add_parser(
         "predict", help="predict a data file with a model saved by fit",
         description="Predict every row of a data file; the target column, when present, "
-        "is dropped first.")
+        "is dropped first. Columns are matched to fit's by name, in any order.")
     predict.add_argument("model", help="model file written by automl-meta fit")
     predict.add_argument("data", help="CSV/TSV (.gz), ARFF or Parquet file")
     predict.add_argument("--target", help="column to drop (default: a column named "
@@ -231,6 +231,11 @@ def run_predict(args: argparse.Namespace) -> int:
     if absent:
         raise DataValidationError(f"--drop: no column {absent[0]!r} in {path}")
     X = frame.drop(columns=[*_target_columns(frame, model, args.target), *args.drop])
+    # A file's columns are matched by name: the same columns in another order are put in
+    # fit's order (the Python API keeps scikit-learn's check, which refuses the order).
+    names = [str(c) for c in getattr(model, "feature_names_in_", ())]
+    if names and len(X.columns) == len(names) and set(map(str, X.columns)) == set(names):
+        X = X.set_axis(list(map(str, X.columns)), axis=1)[names]
     try:  # warnings (unseen categories...) print once each: see cli.main
         predictions = pd.DataFrame({"prediction": model.predict(X)})
         if args.proba:
