@@ -20,7 +20,7 @@ import gzip
 import os
 import re
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -418,12 +418,15 @@ def load_dataset(
     return load_source(source, target, task, name)
 
 
-def load_source(source, target, task, name, drop_empty: bool = False) -> Dataset:
-    """:func:`load_dataset`; ``drop_empty`` leaves out columns without any value instead
-    of refusing them (for the datasets a knowledge base is built from)."""
+def load_source(source, target=None, task=None, name=None, *, drop: Sequence[str] = (),
+                drop_empty: bool = False) -> Dataset:
+    """:func:`load_dataset`, leaving out the feature columns named in ``drop`` before they
+    are checked (the command line's ``--drop``); ``drop_empty`` leaves out columns without
+    any value instead of refusing them (for the datasets a knowledge base is built from)."""
+    options = {"drop": list(drop), "drop_empty": drop_empty}
     if isinstance(source, pd.DataFrame):
         return _from_frame(source, target, task, name or "dataframe", "dataframe", None, None,
-                           drop_empty)
+                           **options)
     if not isinstance(source, (str, os.PathLike)):
         raise DataSourceError(
             f"source must be a path, a DataFrame or 'openml:<id>', got {type(source).__name__}"
@@ -431,7 +434,7 @@ def load_source(source, target, task, name, drop_empty: bool = False) -> Dataset
     text = os.fspath(source)
     match = _OPENML.match(text)
     if match:
-        return _load_openml(int(match.group(1)), target, task, drop_empty)
+        return _load_openml(int(match.group(1)), target, task, **options)
     if text.startswith("openml:"):
         raise DataSourceError(f"{text!r}: an OpenML source is 'openml:<integer dataset id>'")
     path = Path(text)
@@ -440,11 +443,11 @@ def load_source(source, target, task, name, drop_empty: bool = False) -> Dataset
     frame, default_target = read_table(path)
     stem = path.name.split(".")[0]
     return _from_frame(frame, target, task, name or stem, str(path), None, default_target,
-                       drop_empty)
+                       **options)
 
 
 def _from_frame(
-    frame, target, task, name, source, openml_id, default_target, drop_empty=False
+    frame, target, task, name, source, openml_id, default_target, drop=(), drop_empty=False
 ) -> Dataset:
     if frame.shape[0] == 0:
         raise DataValidationError(f"{source}: the table has no rows")
@@ -465,9 +468,20 @@ def _from_frame(
         )
     position = columns.index(target)
     y = frame.iloc[:, position]
-    X = prepare_X(frame.drop(columns=frame.columns[position]), drop_empty=drop_empty)
+    X = _without(frame.drop(columns=frame.columns[position]), drop, source)
+    X = prepare_X(X, drop_empty=drop_empty)
     y, task = prepare_y(y, task, n_rows=len(X))
     return Dataset(X=X, y=y, task=task, name=name, source=source, openml_id=openml_id)
+
+
+def _without(X: pd.DataFrame, drop: Sequence[str], source: str) -> pd.DataFrame:
+    """``X`` without the columns named in ``drop`` (each must be one of its columns)."""
+    names = [str(c) for c in X.columns]
+    for column in drop:
+        if column not in names:
+            raise DataValidationError(f"no column {column!r} to leave out among the features "
+                                      f"of {source}")
+    return X.loc[:, [c not in drop for c in names]] if drop else X
 
 
 def read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
@@ -526,7 +540,7 @@ def read_arff(text: str) -> tuple[pd.DataFrame, str]:
 
 
 def _load_openml(dataset_id: int, target: str | None, task: str | None,
-                 drop_empty: bool) -> Dataset:
+                 drop: Sequence[str], drop_empty: bool) -> Dataset:
     import openml
 
     try:
@@ -548,7 +562,7 @@ def _load_openml(dataset_id: int, target: str | None, task: str | None,
         raise DataValidationError(
             f"OpenML dataset {dataset_id} has no default target; pass target=<column>"
         )
-    X = prepare_X(X, drop_empty=drop_empty)
+    X = prepare_X(_without(X, drop, f"openml:{dataset_id}"), drop_empty=drop_empty)
     y, task = prepare_y(y, task, n_rows=len(X))
     return Dataset(
         X=X, y=y, task=task, name=oml.name, source=f"openml:{dataset_id}", openml_id=dataset_id

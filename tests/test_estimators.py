@@ -502,13 +502,33 @@ def test_cli_predict_names_a_missing_column_and_matches_columns_by_name(csv_file
     code = main(["predict", str(model_path), str(short), "--out", str(tmp_path / "p.csv")])
     assert code == EXIT_USAGE
     assert "num2" in _no_traceback(capsys)
-    # The same columns in another order: matched by name.
+    # The same columns in another order, and one fit did not see: matched by name, and
+    # the other left out with a warning.
     shuffled, preds = tmp_path / "shuffled.csv", tmp_path / "p.csv"
     frame = pd.read_csv(csv_file)
-    frame[frame.columns[::-1]].to_csv(shuffled, index=False)
+    frame[frame.columns[::-1]].assign(row_id=range(60)).to_csv(shuffled, index=False)
+    capsys.readouterr()
     assert main(["predict", str(model_path), str(shuffled), "--out", str(preds)]) == EXIT_OK
+    assert capsys.readouterr().err.splitlines() == [
+        f"automl-meta predict: warning: {shuffled}: 1 column(s) not seen in fit, left out: "
+        "'row_id' (--drop leaves them out without this warning)"]
     expected = joblib.load(model_path).predict(frame.drop(columns="label"))
     assert pd.read_csv(preds)["prediction"].astype(str).tolist() == list(map(str, expected))
+
+
+def test_cli_fit_drops_columns_before_checking_them(csv_file, tmp_path, capsys):
+    data, model_path = tmp_path / "d.csv", tmp_path / "m.joblib"
+    # An identifier, and a column that could not be used: both left out.
+    pd.read_csv(csv_file).assign(row_id=range(60), notes=np.nan).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "label", "--trials", "1", "--families",
+                 "linear", "--cv", "3", "--drop", "row_id", "notes", "--out", str(model_path),
+                 "--quiet"]) == EXIT_OK
+    model = joblib.load(model_path)
+    assert list(model.feature_names_in_) == list(pd.read_csv(csv_file).columns.drop("label"))
+    capsys.readouterr()
+    assert main(["predict", str(model_path), str(data), "--drop", "row_id", "notes", "--out",
+                 str(tmp_path / "p.csv")]) == EXIT_OK
+    assert capsys.readouterr().err == ""
 
 
 def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch):

@@ -22,12 +22,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """The dataset arguments of the commands that read one: DATA, --target, --task."""
+    """The dataset arguments of the commands that read one: DATA, --target, --task,
+    --drop."""
     parser.add_argument("data", help="CSV/TSV (.gz), ARFF, Parquet file, or openml:<id>")
     parser.add_argument("--target",
                         help="target column (default: target/class/last ARFF attribute)")
     parser.add_argument("--task", choices=("classification", "regression"),
                         help="default: inferred from the target")
+    parser.add_argument("--drop", nargs="+", default=[], metavar="COLUMN",
+                        help="columns to leave out of the features, such as an identifier "
+                             "or a column that gives the target away")
 
 
 def add_row_arguments(parser: argparse.ArgumentParser) -> None:
@@ -312,13 +316,13 @@ def _learner_report(folder: Path) -> dict:
 
 
 def _evaluate(args) -> int:
-    from automl_meta.data import load_dataset
+    from automl_meta.data import load_source
     from automl_meta.evaluation import evaluate
     from automl_meta.spaces import default_params, get_family
 
     get_family(args.family)
     metric = read_metric(args.metric)  # a file of the user's fails before the data loads
-    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     if args.params is None:
@@ -433,11 +437,11 @@ def _print_summary(summary, store, dry_run: bool) -> None:
 
 
 def _recommend(args) -> int:
-    from automl_meta.data import load_dataset
+    from automl_meta.data import load_source
     from automl_meta.metadataset.knowledge_base import KnowledgeBase
     from automl_meta.recommendation import recommend
 
-    dataset = load_dataset(args.data, args.target, task=args.task)
+    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
     kb = learner = None
     if args.knowledge_base:
         from automl_meta.metalearner import MetaLearner

@@ -75,7 +75,8 @@ def add_parsers(subparsers) -> None:
     predict = subparsers.add_parser(
         "predict", help="predict a data file with a model saved by fit",
         description="Predict every row of a data file; the target column, when present, "
-        "is dropped first. Columns are matched to fit's by name, in any order.")
+        "is dropped first. Columns are matched to fit's by name, in any order; columns "
+        "fit did not see are left out, with a warning.")
     predict.add_argument("model", help="model file written by automl-meta fit")
     predict.add_argument("data", help="CSV/TSV (.gz), ARFF or Parquet file")
     predict.add_argument("--target", help="column to drop (default: a column named "
@@ -90,14 +91,14 @@ def add_parsers(subparsers) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     """Search, save the model and print the leaderboard; returns the exit code."""
     from automl_meta.cli import EXIT_FAILED, EXIT_OK, read_metric, take_column
-    from automl_meta.data import load_dataset
+    from automl_meta.data import load_source
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
 
     out = None if args.out is None else Path(args.out)
     if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
     metric = read_metric(args.metric)  # a file of the user's fails before the data loads
-    dataset = load_dataset(args.data, target=args.target, task=args.task)
+    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
@@ -231,11 +232,19 @@ def run_predict(args: argparse.Namespace) -> int:
     if absent:
         raise DataValidationError(f"--drop: no column {absent[0]!r} in {path}")
     X = frame.drop(columns=[*_target_columns(frame, model, args.target), *args.drop])
-    # A file's columns are matched by name: the same columns in another order are put in
-    # fit's order (the Python API keeps scikit-learn's check, which refuses the order).
+    # A file's columns are matched to fit's by name, in any order, and columns fit did not
+    # see are left out with a warning (the Python API keeps scikit-learn's checks, which
+    # refuse both); missing columns are named by those checks.
     names = [str(c) for c in getattr(model, "feature_names_in_", ())]
-    if names and len(X.columns) == len(names) and set(map(str, X.columns)) == set(names):
-        X = X.set_axis(list(map(str, X.columns)), axis=1)[names]
+    columns = [str(c) for c in X.columns]
+    if names and set(names) <= set(columns):
+        extra = [c for c in columns if c not in set(names)]
+        if extra:
+            shown = ", ".join(map(repr, extra[:10])) + (", ..." if len(extra) > 10 else "")
+            warnings.warn(f"{path}: {len(extra)} column(s) not seen in fit, left out: {shown} "
+                          "(--drop leaves them out without this warning)", UserWarning,
+                          stacklevel=1)
+        X = X.set_axis(columns, axis=1)[names]
     try:  # warnings (unseen categories...) print once each: see cli.main
         predictions = pd.DataFrame({"prediction": model.predict(X)})
         if args.proba:
