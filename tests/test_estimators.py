@@ -529,6 +529,17 @@ def test_cli_fit_drops_columns_before_checking_them(csv_file, tmp_path, capsys):
     assert main(["predict", str(model_path), str(data), "--drop", "row_id", "notes", "--out",
                  str(tmp_path / "p.csv")]) == EXIT_OK
     assert capsys.readouterr().err == ""
+    # A saved row index (pandas' to_csv with its index) is named, and --drop takes it.
+    indexed = tmp_path / "indexed.csv"
+    pd.read_csv(csv_file).to_csv(indexed)
+    for options, err in ((["--trials", "1"], [
+            f"automl-meta fit: warning: column 'Unnamed: 0' has no name in {indexed} and a "
+            "different whole number in every row, as a saved row index has; it is used as a "
+            "feature unless left out with --drop 'Unnamed: 0'"]),
+            (["--trials", "1", "--drop", "Unnamed: 0"], [])):
+        assert main(["fit", str(indexed), "--target", "label", "--families", "linear",
+                     "--cv", "3", "--quiet", *options]) == EXIT_OK
+        assert capsys.readouterr().err.splitlines() == err
 
 
 def test_cli_every_trial_failing_exits_1(csv_file, tmp_path, capsys, monkeypatch):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
@@ -45,6 +47,24 @@ def add_row_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a column of row weights (not negative): it is not a feature; "
                              "models train on the weighted rows and the metric weighs them "
                              "(k-NN, which cannot, is left out)")
+
+
+def load_data(args: argparse.Namespace):
+    """The dataset of DATA, --target, --task and --drop. Warns of a column that looks like
+    a saved row index (pandas' ``Unnamed: 0``), which would otherwise go unnoticed as a
+    feature."""
+    from automl_meta.data import load_source
+
+    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
+    for name in dataset.X.columns:
+        values = dataset.X[name]
+        if (re.fullmatch(r"Unnamed: \d+", name) and values.dtype == "float64"
+                and values.notna().all() and (values % 1 == 0).all() and values.is_unique):
+            warnings.warn(f"column {name!r} has no name in {args.data} and a different whole "
+                          f"number in every row, as a saved row index has; it is used as a "
+                          f"feature unless left out with --drop {shlex.quote(name)}",
+                          UserWarning, stacklevel=1)
+    return dataset
 
 
 def take_column(dataset, column: str | None, option: str, source: str):
@@ -316,13 +336,12 @@ def _learner_report(folder: Path) -> dict:
 
 
 def _evaluate(args) -> int:
-    from automl_meta.data import load_source
     from automl_meta.evaluation import evaluate
     from automl_meta.spaces import default_params, get_family
 
     get_family(args.family)
     metric = read_metric(args.metric)  # a file of the user's fails before the data loads
-    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
+    dataset = load_data(args)
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     if args.params is None:
@@ -437,11 +456,10 @@ def _print_summary(summary, store, dry_run: bool) -> None:
 
 
 def _recommend(args) -> int:
-    from automl_meta.data import load_source
     from automl_meta.metadataset.knowledge_base import KnowledgeBase
     from automl_meta.recommendation import recommend
 
-    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
+    dataset = load_data(args)
     kb = learner = None
     if args.knowledge_base:
         from automl_meta.metalearner import MetaLearner

@@ -90,15 +90,14 @@ def add_parsers(subparsers) -> None:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Search, save the model and print the leaderboard; returns the exit code."""
-    from automl_meta.cli import EXIT_FAILED, EXIT_OK, read_metric, take_column
-    from automl_meta.data import load_source
+    from automl_meta.cli import EXIT_FAILED, EXIT_OK, load_data, read_metric, take_column
     from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor, SearchFailedError
 
     out = None if args.out is None else Path(args.out)
     if out is not None and not out.parent.is_dir():  # found now, not after the whole search
         raise DataValidationError(f"--out: no folder {out.parent}")
     metric = read_metric(args.metric)  # a file of the user's fails before the data loads
-    dataset = load_source(args.data, args.target, args.task, drop=args.drop)
+    dataset = load_data(args)
     dataset, groups = take_column(dataset, args.groups, "--groups", args.data)
     dataset, weights = take_column(dataset, args.weights, "--weights", args.data)
     cls = AutoMetaClassifier if dataset.task == "classification" else AutoMetaRegressor
