@@ -776,11 +776,13 @@ class _Objective:
             time_limit = self.budget.remaining()
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
                 raise optuna.TrialPruned("time budget spent")
-            if self.budget.has_result:  # the first trial runs to the end: nothing to go on
+            if self.budget.has_result:
                 projected_limit = max(SLOW_TRIAL_SHARE * time_limit,
                                       min(time_limit, SHORT_TRIAL_SHARE * self.budget.seconds))
                 if len(self.folds) == 1:  # a holdout: its one fold is the whole trial
                     time_limit = projected_limit
+            else:  # nothing to go on: run to the end, unless it cannot end in time anyway
+                projected_limit = time_limit
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, projected_limit=projected_limit,
                           return_predictions=self.oof is not None,

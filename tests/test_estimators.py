@@ -151,9 +151,26 @@ def test_time_budget_honoured_by_stopping_a_runaway_trial():
     assert model.best_params_["family"] == "knn"
 
 
+def test_a_first_trial_that_cannot_end_within_the_budget_stops_after_a_fold():
+    # SVM's defaults first (about 6 s a fold here): its first fold shows that its CV
+    # cannot end within the budget, so it stops there and k-NN still has time. Run to
+    # the budget's end, it left nothing for k-NN and the fit failed.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(8000, 10)), columns=[f"f{i}" for i in range(10)])
+    y = (X["f0"] + 2 * rng.normal(size=8000) > 0).astype(int)
+    model = AutoMetaClassifier(time_budget=20, families=["svm", "knn"], cv=5, n_trials=2,
+                               ensemble_size=1, random_state=0,
+                               knowledge_base=False).fit(X, y)
+    first, second = model.study_.trials
+    assert first.params["family"] == "svm" and first.user_attrs["status"] == "timeout"
+    assert first.user_attrs["error"].startswith("stopped after 1 of 5 folds")
+    assert second.params["family"] == "knn" and second.user_attrs["status"] == "ok"
+
+
 def test_a_trial_its_first_folds_show_too_slow_stops_there(cls_data, monkeypatch):
     # Every trial's first fold projects it past a share this small of the time left: each
-    # trial after the first (which has nothing to fall back on) stops after one fold.
+    # trial after the first (which has nothing to fall back on, and fits in the budget)
+    # stops after one fold.
     monkeypatch.setattr(estimators, "SLOW_TRIAL_SHARE", 1e-9)
     monkeypatch.setattr(estimators, "SHORT_TRIAL_SHARE", 0.0)
     X, y = cls_data
@@ -200,7 +217,9 @@ def test_a_holdout_trial_is_stopped_once_it_has_run_too_long(cls_data, monkeypat
     X, y = cls_data
     AutoMetaClassifier(n_trials=3, time_budget=120, families=["linear", "knn"], cv=cv,
                        random_state=0, knowledge_base=False).fit(X, y)
-    assert limits[0][1] is None  # the first trial runs to the end of the budget
+    # The first trial has nothing to fall back on: it runs to the end unless its first
+    # folds show that it cannot end within the budget anyway.
+    assert 110 < limits[0][0] == limits[0][1] <= 120
     for time_limit, projected in limits[1:]:
         assert 0 < projected < 120
         assert (time_limit == projected) if cv == 0.25 else (time_limit > projected)
