@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 from conftest import HIGH_CARD, mixed_frame, mixed_target
 from optuna.distributions import CategoricalDistribution
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.utils.validation import has_fit_parameter
 
-from automl_meta.data import TASKS, Schema, make_dataset
 import automl_meta.spaces as spaces
+from automl_meta.data import TASKS, Schema, make_dataset
 from automl_meta.exceptions import InvalidParamsError, UnknownFamilyError
 from automl_meta.spaces import (
     FAMILIES,
@@ -380,6 +381,39 @@ def test_the_column_transformer_selects_columns_by_position(family, monkeypatch)
     assert [c for _, _, c in by_name[0].transformers] == [c.names for c in columns]
     np.testing.assert_array_equal(positions, by_name[0].fit_transform(X, y))
     assert list(pipe[0].get_feature_names_out()) == list(by_name[0].get_feature_names_out())
+
+
+def _category_frame(rng, rows: int, values: list[str], extra: tuple = ()) -> pd.DataFrame:
+    """Category columns holding ``values``, ``extra`` and missing values, each column's
+    categories in a random order (as an ARFF file declares them)."""
+    columns = {}
+    for j in range(3):
+        held = rng.choice([*values, *extra, None], rows).astype(object)
+        order = rng.permutation(sorted({*values, *extra})).tolist()
+        columns[f"c{j}"] = pd.Categorical(held, categories=order)
+    return pd.DataFrame(columns)
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [
+    (spaces._OneHot, lambda: OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    (spaces._Ordinal, lambda: OrdinalEncoder(handle_unknown="use_encoded_value",
+                                             unknown_value=-1, encoded_missing_value=-1)),
+])
+def test_the_encoders_from_category_codes_give_scikit_learns_output(ours, theirs):
+    # Values fit did not see, categories fit's rows do not hold, missing values seen in
+    # fit or not, other category orders, and columns of another dtype at transform.
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        values = [f"v{i}" for i in rng.permutation(8)[:rng.integers(1, 8)]]
+        fit_rows = _category_frame(rng, int(rng.integers(1, 40)), values)
+        later = _category_frame(rng, int(rng.integers(1, 40)), values, ("new", "v9"))
+        mine, reference = ours().fit(fit_rows), theirs().fit(fit_rows)
+        for X in (fit_rows, later, later.astype(object)):
+            expected = reference.transform(X)
+            got = mine.transform(X)
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)
+        assert list(mine.get_feature_names_out()) == list(reference.get_feature_names_out())
 
 
 def test_category_fixer_leaves_out_columns_without_a_value_in_its_training_rows():
