@@ -158,15 +158,23 @@ def _column_kind(col: pd.Series) -> str:
     values = col.dropna()
     if values.empty:
         return "numeric"
-    types = {type(v) for v in values}
     if _as_dates(values) is not None:  # as a database returns them, or ISO 8601 text
         return "numeric"
+    # The type of every value, unless a vectorised check says they are all text.
+    if isinstance(col.dtype, pd.StringDtype) or pd.api.types.infer_dtype(
+            values, skipna=True) == "string":
+        types = {str}
+    else:
+        types = {type(v) for v in values}
     nested = sorted(t.__name__ for t in types
                     if issubclass(t, (list, tuple, dict, set, np.ndarray)))
     if nested:
         raise DataValidationError(f"column {col.name!r} holds {', '.join(nested)} values; a "
                                   "cell must hold one number or one category")
     if types <= {str}:
+        # Numbers as text: all of them parse, so the first one must (most columns fail it).
+        if pd.to_numeric(values.iloc[:1], errors="coerce").isna().all():
+            return "categorical"
         as_number = pd.to_numeric(values, errors="coerce")
         return "numeric" if as_number.notna().all() else "categorical"
     numbers = {t for t in types
@@ -306,8 +314,22 @@ def _as_category(col: pd.Series) -> pd.Series:
         return col.cat.rename_categories([str(c) for c in col.cat.categories]).reset_index(
             drop=True
         )
-    as_text = col.astype(object).map(lambda v: None if pd.isna(v) else str(v))
-    return as_text.astype("category").reset_index(drop=True)
+    return text_categories(col).reset_index(drop=True)
+
+
+def text_categories(col: pd.Series) -> pd.Series:
+    """``col``'s values as text in a category column, missing values missing; its
+    categories are the texts present, sorted. The same as ``str`` of each value, from
+    the distinct values only (a Python call per value took 17 s on 500,000 x 20)."""
+    values = pd.Categorical(col)  # missing values (None, NaN, NaT, NA) get no category
+    names = [str(c) for c in values.categories]
+    if len(set(names)) < len(names):  # two values of one text, such as 1 and "1"
+        text = col.astype(object).map(lambda v: None if pd.isna(v) else str(v))
+        return text.astype("category")
+    values = pd.Categorical.from_codes(values.codes, categories=names)
+    values = values.remove_unused_categories()
+    return pd.Series(values.reorder_categories(sorted(values.categories)), index=col.index,
+                     name=col.name)
 
 
 def check_target_complete(y) -> None:

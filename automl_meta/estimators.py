@@ -60,6 +60,7 @@ from automl_meta.data import (
     make_dataset,
     numeric_values,
     subsample_index,
+    text_categories,
 )
 from automl_meta.evaluation import (
     CV,
@@ -1242,8 +1243,7 @@ def _conform(X: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if is_fast:
             values = next(matrix)
         elif name in schema.categorical:
-            text = X.iloc[:, i].astype(object).map(lambda v: None if pd.isna(v) else str(v))
-            out[name] = text.astype("category")
+            out[name] = text_categories(X.iloc[:, i])
             continue
         else:
             try:

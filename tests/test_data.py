@@ -25,6 +25,7 @@ from automl_meta.data import (
     prepare_X,
     read_manifest,
     target_fingerprint,
+    text_categories,
 )
 from automl_meta.exceptions import AutoMetaError, DataSourceError, DataValidationError
 
@@ -318,6 +319,31 @@ def test_all_missing_columns_are_named(tmp_path):
         load_dataset(frame)
     with pytest.raises(DataValidationError, match=r"X has no column with any value"):
         load_dataset(pd.DataFrame({"empty": [np.nan] * 3, "target": [0, 1, 0]}))
+
+
+def test_text_categories_are_the_text_of_each_value():
+    # What mapping str over every value gave, from the distinct values only: the same
+    # texts, missing values, categories and their (sorted) order.
+    def one_by_one(col):
+        return col.astype(object).map(lambda v: None if pd.isna(v) else str(v)).astype(
+            "category")
+
+    columns = [
+        pd.Series(["b", "a", None, "c", "a"], dtype=object),
+        pd.Series(["b", "a", "c"]).astype("str"),
+        pd.Series([10, 9, 100, 9]),
+        pd.Series([1.0, np.nan, 2.5, 10.0]),
+        pd.Series([True, False, None], dtype=object),
+        pd.Series([1, "1", "a", None], dtype=object),  # two values of one text
+        pd.Series(pd.Categorical(["x", None, "x"], categories=["z", "y", "x"])),
+        pd.Series(pd.array([1, None, 10], dtype="Int64")),
+        pd.Series([pd.NA, "a", np.nan], dtype=object),
+    ]
+    for col in columns:
+        got, expected = text_categories(col), one_by_one(col)
+        assert list(got.cat.categories) == list(expected.cat.categories)
+        assert got.astype(object).where(got.notna(), None).tolist() == \
+            expected.astype(object).where(expected.notna(), None).tolist()
 
 
 def test_dates_durations_and_decimals_are_numeric():
