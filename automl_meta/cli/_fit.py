@@ -236,8 +236,9 @@ def run_predict(args: argparse.Namespace) -> int:
     # refuse both); missing columns are named by those checks.
     names = [str(c) for c in getattr(model, "feature_names_in_", ())]
     columns = [str(c) for c in X.columns]
-    if names and set(names) <= set(columns):
-        extra = [c for c in columns if c not in set(names)]
+    known = set(names)
+    if known and known <= set(columns):
+        extra = [c for c in columns if c not in known]
         if extra:
             shown = ", ".join(map(repr, extra[:10])) + (", ..." if len(extra) > 10 else "")
             warnings.warn(f"{path}: {len(extra)} column(s) not seen in fit, left out: {shown} "
