@@ -143,23 +143,27 @@ def infer_task(y: pd.Series) -> str:
     return "regression"
 
 
-def _column_kind(col: pd.Series) -> str:
-    """``numeric`` or ``categorical``; raises on a column mixing numbers and strings.
+def _numeric(col: pd.Series) -> np.ndarray | None:
+    """A column's values as :func:`numeric_values` gives them when it holds numbers, dates,
+    times or durations, or numbers or dates as text; None when it holds categories. Raises
+    on a column mixing numbers and strings, and on one holding lists or other containers.
 
-    Dates, times and durations are numeric (see :func:`numeric_values`): as categories,
-    every date after the training data's would be one never seen.
+    Dates, times and durations are numeric: as categories, every date after the training
+    data's would be one never seen. Text is parsed once: the parse that tells numbers or
+    dates is the one returned.
     """
     if isinstance(col.dtype, pd.CategoricalDtype):
-        return "categorical"
+        return None
     if (pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col)
             or pd.api.types.is_datetime64_any_dtype(col)
             or pd.api.types.is_timedelta64_dtype(col)):
-        return "numeric"
+        return numeric_values(col)
     values = col.dropna()
     if values.empty:
-        return "numeric"
-    if _as_dates(values) is not None:  # as a database returns them, or ISO 8601 text
-        return "numeric"
+        return numeric_values(col)
+    dates = _as_dates(col, values)  # as a database returns them, or ISO 8601 text
+    if dates is not None:
+        return numeric_values(dates)
     # The type of every value, unless a vectorised check says they are all text.
     if isinstance(col.dtype, pd.StringDtype) or pd.api.types.infer_dtype(
             values, skipna=True) == "string":
@@ -174,9 +178,11 @@ def _column_kind(col: pd.Series) -> str:
     if types <= {str}:
         # Numbers as text: all of them parse, so the first one must (most columns fail it).
         if pd.to_numeric(values.iloc[:1], errors="coerce").isna().all():
-            return "categorical"
-        as_number = pd.to_numeric(values, errors="coerce")
-        return "numeric" if as_number.notna().all() else "categorical"
+            return None
+        as_number = pd.to_numeric(col, errors="coerce")
+        if int(as_number.notna().sum()) < len(values):
+            return None
+        return as_number.to_numpy(dtype="float64", na_value=np.nan)
     numbers = {t for t in types
                if issubclass(t, (int, float, np.number, decimal.Decimal)) and t is not bool}
     if numbers and types - numbers:
@@ -184,7 +190,7 @@ def _column_kind(col: pd.Series) -> str:
         raise DataValidationError(
             f"column {col.name!r} mixes value types ({names}); convert it to one type"
         )
-    return "numeric" if numbers else "categorical"
+    return numeric_values(col) if numbers else None
 
 
 def numeric_values(col: pd.Series) -> np.ndarray:
@@ -208,12 +214,13 @@ def numeric_values(col: pd.Series) -> np.ndarray:
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?")
 
 
-def _as_dates(col: pd.Series) -> pd.Series | None:
-    """``col`` as UTC datetimes (naive ones taken as UTC) when every value present is a
-    date, a Python one or ISO 8601 text (as a CSV file holds it); else None. The first
-    value decides whether to try, parsing decides the rest (vectorised: a million values
-    in a fraction of a second)."""
-    present = col.dropna()
+def _as_dates(col: pd.Series, present: pd.Series | None = None) -> pd.Series | None:
+    """``col`` as UTC datetimes (naive ones taken as UTC) when every value present (those
+    of ``present``, when given) is a date, a Python one or ISO 8601 text (as a CSV file
+    holds it); else None. The first value decides whether to try, parsing decides the
+    rest (vectorised: a million values in a fraction of a second)."""
+    if present is None:
+        present = col.dropna()
     if present.empty:
         return None
     first = present.iloc[0]
@@ -267,11 +274,8 @@ def prepare_X(
         if pd.isna(col).all():
             empty.append(name)
             continue
-        if is_plain:
-            values = col
-        elif _column_kind(col) == "numeric":
-            values = numeric_values(col)
-        else:
+        values = col if is_plain else _numeric(col)
+        if values is None:
             out[name] = _as_category(col)
             continue
         check_finite_range(values, name, what)
