@@ -423,7 +423,28 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
     assert len(preds) == 60
     assert list(preds.columns) == ["prediction", "proba_c0", "proba_c1"]
     assert set(preds["prediction"]) <= {"c0", "c1"}
-    assert "warning" not in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err
+    # The file holds the target: the predictions are scored with fit's metric.
+    labels = pd.read_csv(csv_file)["label"]
+    auc = get_metric("roc_auc", "classification")(
+        labels, preds[["proba_c0", "proba_c1"]].to_numpy(), labels=np.array(["c0", "c1"]))
+    assert captured.out.splitlines()[-1] == f"roc_auc on the 60 rows of train.csv: {auc:.4f}"
+    partly = tmp_path / "partly.csv"
+    pd.read_csv(csv_file).assign(label=labels.where(labels.index >= 20)).to_csv(partly,
+                                                                               index=False)
+    assert main(["predict", str(model_path), str(partly), "--out", str(preds_path)]) == 0
+    auc = get_metric("roc_auc", "classification")(
+        labels[20:], preds[["proba_c0", "proba_c1"]].to_numpy()[20:],
+        labels=np.array(["c0", "c1"]))
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"roc_auc on 40 rows of partly.csv (those where 'label' holds a value): {auc:.4f}")
+    unseen = tmp_path / "unseen.csv"
+    pd.read_csv(csv_file).assign(label=labels.where(labels.index >= 3, "c9")).to_csv(
+        unseen, index=False)
+    assert main(["predict", str(model_path), str(unseen), "--out", str(preds_path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "not scored: 'label' holds classes fit did not see: 'c9' (3 of 60 rows)")
     # A category fit did not see: one plain line on stderr, for predict and proba alike.
     new = tmp_path / "new.csv"
     pd.read_csv(csv_file).assign(low="purple").to_csv(new, index=False)
@@ -1027,6 +1048,13 @@ def test_cli_fit_and_evaluate_take_a_metric_of_your_own_from_a_python_file(tmp_p
     assert main(["evaluate", str(data), "--family", "linear", "--metric", f"{metrics}:cost",
                  "--cv", "3"]) == EXIT_OK
     assert "*cost" in capsys.readouterr().out
+    # predict scores a file holding the target with the model's own metric.
+    preds = tmp_path / "p.csv"
+    assert main(["predict", str(model_path), str(data), "--out", str(preds)]) == EXIT_OK
+    frame = pd.read_csv(data)
+    cost = model.metric(frame["target"], pd.read_csv(preds)["prediction"])
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"cost on the 120 rows of data.csv: {cost:.4f}")
     metrics.unlink()  # the saved model holds the function itself
     preds = tmp_path / "preds.csv"
     assert main(["predict", str(model_path), str(data), "--out", str(preds)]) == EXIT_OK

@@ -75,11 +75,13 @@ def add_parsers(subparsers) -> None:
     predict = subparsers.add_parser(
         "predict", help="predict a data file with a model saved by fit",
         description="Predict every row of a data file; the target column, when present, "
-        "is dropped first. Columns are matched to fit's by name, in any order; columns "
-        "fit did not see are left out, with a warning.")
+        "is dropped first, and the predictions of the rows where it holds a value are "
+        "scored with fit's metric (unweighted). Columns are matched to fit's by name, in "
+        "any order; columns fit did not see are left out, with a warning.")
     predict.add_argument("model", help="model file written by automl-meta fit")
     predict.add_argument("data", help="CSV/TSV (.gz), ARFF or Parquet file")
-    predict.add_argument("--target", help="column to drop (default: a column named "
+    predict.add_argument("--target", help="column to drop and score the predictions "
+                         "against (default: a column named "
                          f"{', '.join(DEFAULT_TARGET_NAMES)} that is not a feature)")
     predict.add_argument("--drop", nargs="+", default=[], metavar="COLUMN",
                          help="columns to leave out, such as fit's --groups or --weights column")
@@ -219,6 +221,7 @@ def run_predict(args: argparse.Namespace) -> int:
     """Write the predictions of a saved model for a data file; returns the exit code."""
     from automl_meta.cli import EXIT_OK
     from automl_meta.data import read_table
+    from automl_meta.evaluation import get_metric
 
     model = _load_model(Path(args.model))
     path = Path(args.data)
@@ -230,7 +233,8 @@ def run_predict(args: argparse.Namespace) -> int:
     absent = [c for c in args.drop if c not in frame.columns]
     if absent:
         raise DataValidationError(f"--drop: no column {absent[0]!r} in {path}")
-    X = frame.drop(columns=[*_target_columns(frame, model, args.target), *args.drop])
+    targets = _target_columns(frame, model, args.target)
+    X = frame.drop(columns=[*targets, *args.drop])
     # A file's columns are matched to fit's by name, in any order, and columns fit did not
     # see are left out with a warning (the Python API keeps scikit-learn's checks, which
     # refuse both); missing columns are named by those checks.
@@ -245,17 +249,53 @@ def run_predict(args: argparse.Namespace) -> int:
                           "(--drop leaves them out without this warning)", UserWarning,
                           stacklevel=1)
         X = X.set_axis(columns, axis=1)[names]
+    metric = get_metric(model.metric, model._task)
     try:  # warnings (unseen categories...) print once each: see cli.main
         predictions = pd.DataFrame({"prediction": model.predict(X)})
+        proba = model.predict_proba(X) if args.proba or (
+            targets and metric.needs_proba) else None
         if args.proba:
-            proba = model.predict_proba(X)
             for j, label in enumerate(model.classes_):
                 predictions[f"proba_{label}"] = proba[:, j]
     except ValueError as exc:  # sklearn's column checks: one line for the CLI
         raise DataValidationError(f"{path}: {' '.join(str(exc).split())}") from exc
     predictions.to_csv(args.out, index=False)
     print(f"wrote {len(predictions)} predictions to {args.out}")
+    if targets:
+        print(_labelled_score(model, metric, frame[targets[0]], predictions["prediction"],
+                              proba, path.name))
     return EXIT_OK
+
+
+def _labelled_score(model, metric, y: pd.Series, predicted: pd.Series, proba, name: str
+                    ) -> str:
+    """A line giving ``metric`` on the rows where the target ``y`` holds a value, or why
+    they could not be scored."""
+    known = y.notna().to_numpy()
+    n = int(known.sum())
+    where = (f"{n} rows of {name} (those where {y.name!r} holds a value)" if n < len(y)
+             else f"the {n} rows of {name}")
+    if n == 0:
+        return f"not scored: the target column {y.name!r} holds no value"
+    truth = y[known]
+    if hasattr(model, "classes_"):
+        unseen = truth[pd.Index(model.classes_).get_indexer(truth) < 0]
+        if len(unseen):
+            shown = ", ".join(map(repr, unseen.unique()[:5].tolist()))
+            return (f"not scored: {y.name!r} holds classes fit did not see: {shown} "
+                    f"({len(unseen)} of {n} rows)")
+        truth = model.classes_[pd.Index(model.classes_).get_indexer(truth)]
+    else:
+        truth = pd.to_numeric(truth, errors="coerce")
+        if truth.isna().any():
+            return f"not scored: {y.name!r} holds values that are not numbers"
+        truth = truth.to_numpy(dtype="float64")
+    given = proba[known] if metric.needs_proba else predicted.to_numpy()[known]
+    try:
+        value = metric(truth, given, labels=getattr(model, "classes_", None))
+    except ValueError as exc:  # a metric undefined on these rows (one class only...)
+        return f"not scored: {metric.name} on {where}: {exc}"
+    return f"{metric.name} on {where}: {value:.4f}"
 
 
 def _load_model(path: Path):
