@@ -51,6 +51,10 @@ def test_build_fills_the_store_and_exports_a_loadable_knowledge_base(tmp_path):
     kb.save(tmp_path / "kb")
     loaded = KnowledgeBase.load(tmp_path / "kb")
     assert loaded.counts()["evaluations"] == summary.done
+    assert repr(loaded) == (  # counts, not the tables
+        f"KnowledgeBase({str(tmp_path / 'kb')!r}, datasets=3, evaluations={summary.done}, "
+        f"failed_evaluations={loaded.counts()['failed_evaluations']}, "
+        f"configurations={len(loaded.configurations)})")
     assert set(loaded.metafeatures["dataset"]) == {"d0", "d1", "d2"}
     scores = loaded.scores()
     assert len(scores) == summary.done

@@ -300,6 +300,12 @@ class KnowledgeBase:
             self.evaluations[self.evaluations["dataset"].isin(names)].reset_index(drop=True),
             dict(self.manifest), self.path)
 
+    def __repr__(self) -> str:
+        # The dataclass's own repr would print all four tables and the manifest.
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
+        where = "" if self.path is None else f"{str(self.path)!r}, "
+        return f"KnowledgeBase({where}{counts})"
+
     def counts(self) -> dict:
         evaluations = self.evaluations.drop_duplicates(
             [c for c in ("dataset", "family", "config_id", "max_rows")
