@@ -455,6 +455,27 @@ def test_cli_fit_then_predict(csv_file, tmp_path, capsys):
         "encode as unknown: column 'low': 1 ('purple') in 60 rows"]
 
 
+def test_cli_predict_takes_an_arff_files_last_attribute_as_the_target_as_fit_does(
+        tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    rows = "\n".join(f"{v:.4f},{w:.4f},{'yes' if v > 0 else 'no'}"
+                      for v, w in zip(x, rng.normal(size=80), strict=True))
+    data = tmp_path / "data.arff"
+    data.write_text("@RELATION r\n@ATTRIBUTE a NUMERIC\n@ATTRIBUTE b NUMERIC\n"
+                    "@ATTRIBUTE outcome {no,yes}\n@DATA\n" + rows + "\n")
+    model_path = tmp_path / "m.joblib"
+    assert main(["fit", str(data), "--trials", "1", "--families", "linear", "--no-meta",
+                 "--cv", "3", "--ensemble-size", "1", "--quiet", "--out",
+                 str(model_path)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["predict", str(model_path), str(data), "--out",
+                 str(tmp_path / "p.csv")]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err  # 'outcome' is not an unseen column
+    assert captured.out.splitlines()[-1].startswith("roc_auc on the 80 rows of data.arff: ")
+
+
 @pytest.mark.parametrize("labels, dtype, kind", [([0, 1], "Int64", "i"),
                                                  ([False, True], "boolean", "b"),
                                                  (["no", "yes"], "string", "O")])

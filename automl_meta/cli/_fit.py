@@ -81,8 +81,9 @@ def add_parsers(subparsers) -> None:
     predict.add_argument("model", help="model file written by automl-meta fit")
     predict.add_argument("data", help="CSV/TSV (.gz), ARFF or Parquet file")
     predict.add_argument("--target", help="column to drop and score the predictions "
-                         "against (default: a column named "
-                         f"{', '.join(DEFAULT_TARGET_NAMES)} that is not a feature)")
+                         "against (default: as fit's, an ARFF file's last attribute or a "
+                         f"column named {', '.join(DEFAULT_TARGET_NAMES)}, that is not a "
+                         "feature)")
     predict.add_argument("--drop", nargs="+", default=[], metavar="COLUMN",
                          help="columns to leave out, such as fit's --groups or --weights column")
     predict.add_argument("--out", required=True, metavar="PATH", help="predictions CSV")
@@ -229,11 +230,11 @@ def run_predict(args: argparse.Namespace) -> int:
         raise DataSourceError(f"no such file: {path}")
     if args.proba and not hasattr(model, "predict_proba"):
         raise DataValidationError("--proba needs a classification model")
-    frame, _ = read_table(path)
+    frame, default_target = read_table(path)
     absent = [c for c in args.drop if c not in frame.columns]
     if absent:
         raise DataValidationError(f"--drop: no column {absent[0]!r} in {path}")
-    targets = _target_columns(frame, model, args.target)
+    targets = _target_columns(frame, model, args.target, default_target)
     X = frame.drop(columns=[*targets, *args.drop])
     # A file's columns are matched to fit's by name, in any order, and columns fit did not
     # see are left out with a warning (the Python API keeps scikit-learn's checks, which
@@ -314,11 +315,18 @@ def _load_model(path: Path):
     return model
 
 
-def _target_columns(frame: pd.DataFrame, model, target: str | None) -> list:
+def _target_columns(frame: pd.DataFrame, model, target: str | None,
+                    default_target: str | None) -> list:
+    """The columns predict drops as targets, the one to score against first: ``target``,
+    else those that fit takes as the target when none is named (the format's own, an
+    ARFF file's last attribute, then the usual names) that are not features."""
     if target is not None:
         return [c for c in frame.columns if c == target]
     features = set(np.asarray(getattr(model, "feature_names_in_", []), dtype=str))
-    return [c for c in frame.columns if c in DEFAULT_TARGET_NAMES and c not in features]
+    columns = set(frame.columns)
+    candidates = dict.fromkeys([*([default_target] if default_target else []),
+                                *DEFAULT_TARGET_NAMES])
+    return [c for c in candidates if c in columns and c not in features]
 
 
 __all__ = ["add_parsers", "leaderboard_table", "run_fit", "run_predict"]
