@@ -121,7 +121,7 @@ def frame(rows: int, columns: int, holds: str = "categories", seed: int = 0) -> 
             values = (pd.Timestamp("2020-01-01") + pd.to_timedelta(
                 rng.integers(0, 10**8, rows), unit="s")).astype(str).to_numpy(dtype=object)
         values[rng.random(rows) < 0.05] = None
-        out[f"t{j}"] = pd.array(values, dtype="str")
+        out[f"t{j}"] = pd.Series(values)
     out["x"] = rng.normal(size=rows)
     return pd.DataFrame(out)
 
