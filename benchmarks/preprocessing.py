@@ -34,6 +34,7 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -128,16 +129,11 @@ def main(argv=None) -> None:
         dataset = synthetic(n_rows, numeric, categorical)
         folds = make_folds(dataset, 5, seed=0)
         for what, family in TASKS:
-            seconds: dict[str, list[float]] = {arm: [] for arm in ARMS}
-            outputs = {}
-            for repeat in range(args.repeats):
-                for arm in ARMS if repeat % 2 == 0 else ARMS[::-1]:
-                    spent, outputs[arm] = run(arm, what, family, dataset, folds)
-                    seconds[arm].append(spent)
-                    records.append({"rows": n_rows, "numeric": numeric,
+            seconds, outputs = time_arms(ARMS, args.repeats, run, what, family, dataset,
+                                         folds)
+            records += arm_records({"rows": n_rows, "numeric": numeric,
                                     "categorical": categorical, "what": what,
-                                    "family": family, "arm": arm, "repeat": repeat,
-                                    "seconds": spent})
+                                    "family": family}, seconds)
             if not same(outputs["before"], outputs["shipped"]):
                 raise AssertionError(f"{what} {family} on {n_rows} rows, {numeric} + "
                                      f"{categorical} columns: the outputs differ")
@@ -148,18 +144,7 @@ def main(argv=None) -> None:
             print(f"{n_rows} rows, {numeric} + {categorical} columns, {what} {family}: "
                   f"before {medians['before']:.2f} s, shipped {medians['shipped']:.2f} s",
                   flush=True)
-    elapsed = time.monotonic() - began
-    command = "python benchmarks/preprocessing.py" + ("" if args.name == "preprocessing"
-                                                      else f" --name {args.name}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(
-        {"command": command, "repeats": args.repeats, "seconds": elapsed,
-         "machine": platform.platform(), "summary": rows, "records": records}, indent=1))
-    lines = ["# Preprocessing: column positions and encoders from category codes", "",
-             f"Reproduce with `{command}`; {args.repeats} runs per shape, measure and arm, "
-             f"one process ({elapsed:.0f} s).", "",
-             "Seconds (median) of a pipeline's preprocessing over 5 folds (fit on the "
+    lines = ["Seconds (median) of a pipeline's preprocessing over 5 folds (fit on the "
              "training rows, applied to the validation rows) and of a 5-fold "
              "cross-validation of the family's defaults; before: columns by name and "
              "scikit-learn's OneHotEncoder and OrdinalEncoder; shipped: columns by "
@@ -171,6 +156,47 @@ def main(argv=None) -> None:
     lines += [f"| {r['rows']} | {r['numeric']} | {r['categorical']} | {r['what']} | "
               f"{r['family']} | {r['before']:.2f} | {r['shipped']:.2f} | {r['ratio']:.2f} |"
               for r in rows]
+    write_results(args, "preprocessing",
+                  "Preprocessing: column positions and encoders from category codes",
+                  time.monotonic() - began, rows, records, lines)
+
+
+def time_arms(arms: Sequence[str], repeats: int, run: Callable[..., tuple[float, object]],
+              *args) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """``run(arm, *args)`` (its seconds and its output) ``repeats`` times per arm,
+    the arms in turn, their order rotated at each repeat (reversed, for two arms).
+    Returns the seconds of each arm's runs, in order, and each arm's last output."""
+    seconds: dict[str, list[float]] = {arm: [] for arm in arms}
+    outputs = {}
+    for repeat in range(repeats):
+        turn = repeat % len(arms)
+        for arm in (*arms[turn:], *arms[:turn]):
+            spent, outputs[arm] = run(arm, *args)
+            seconds[arm].append(spent)
+    return seconds, outputs
+
+
+def arm_records(shape: dict, seconds: dict[str, list[float]]) -> list[dict]:
+    """One record per run of :func:`time_arms`: ``shape``, the arm, the repeat, seconds."""
+    return [{**shape, "arm": arm, "repeat": repeat, "seconds": spent}
+            for arm, runs in seconds.items() for repeat, spent in enumerate(runs)]
+
+
+def write_results(args: argparse.Namespace, script: str, title: str, elapsed: float,
+                  rows: list[dict], records: list[dict], body: list[str]) -> None:
+    """Write ``args.out``/``args.name``.json (the command, the settings, ``rows`` and
+    ``records``) and .md (``title``, the command, then ``body``), and print the latter.
+    ``script`` is the benchmark's file name without ``.py``, also its default name."""
+    command = f"python benchmarks/{script}.py" + ("" if args.name == script
+                                                  else f" --name {args.name}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(
+        {"command": command, "repeats": args.repeats, "seconds": elapsed,
+         "machine": platform.platform(), "summary": rows, "records": records}, indent=1))
+    lines = [f"# {title}", "",
+             f"Reproduce with `{command}`; {args.repeats} runs per shape, measure and arm, "
+             f"one process ({elapsed:.0f} s).", "", *body]
     (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 import argparse
 import decimal
 import functools
-import json
-import platform
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -38,6 +37,9 @@ import pandas as pd
 import automl_meta.data as data
 import automl_meta.estimators as estimators
 from automl_meta.exceptions import DataValidationError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from preprocessing import arm_records, time_arms, write_results  # noqa: E402
 
 #: (rows, text columns, what they hold); the frames also hold one numeric column.
 SHAPES = ((200_000, 20, "categories"), (1_000_000, 5, "categories"),
@@ -156,18 +158,11 @@ def main(argv=None) -> None:
         X = frame(n_rows, n_columns, holds)
         for what, call, arg in (("prepare_X", data.prepare_X, X),
                                 ("predict", model.predict, X[model.feature_names_in_])):
-            seconds: dict[str, list[float]] = {arm: [] for arm in ARMS}
-            outputs = {}
-            for repeat in range(args.repeats):
-                turn = repeat % len(ARMS)
-                for arm in ARMS[turn:] + ARMS[:turn]:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        spent, outputs[arm] = run(arm, call, arg)
-                    seconds[arm].append(spent)
-                    records.append({"rows": n_rows, "columns": n_columns, "holds": holds,
-                                    "what": what, "arm": arm, "repeat": repeat,
-                                    "seconds": spent})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                seconds, outputs = time_arms(ARMS, args.repeats, run, call, arg)
+            records += arm_records({"rows": n_rows, "columns": n_columns, "holds": holds,
+                                    "what": what}, seconds)
             for arm in ARMS[:-1]:
                 if what == "prepare_X":
                     pd.testing.assert_frame_equal(outputs[arm], outputs["shipped"])
@@ -178,18 +173,7 @@ def main(argv=None) -> None:
                          **medians})
             print(f"{n_rows} x {n_columns} {holds} {what}: " + ", ".join(
                 f"{arm} {medians[arm]:.2f} s" for arm in ARMS), flush=True)
-    elapsed = time.monotonic() - began
-    command = "python benchmarks/text_columns.py" + ("" if args.name == "text_columns"
-                                                     else f" --name {args.name}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(
-        {"command": command, "repeats": args.repeats, "seconds": elapsed,
-         "machine": platform.platform(), "summary": rows, "records": records}, indent=1))
-    lines = ["# Text columns: typed without a Python call per value, and parsed once", "",
-             f"Reproduce with `{command}`; {args.repeats} runs per shape, measure and arm, "
-             f"one process ({elapsed:.0f} s).", "",
-             "Seconds (median) of `prepare_X` on a frame of text columns (one value in 20 "
+    lines = ["Seconds (median) of `prepare_X` on a frame of text columns (one value in 20 "
              "missing) and one numeric column, and of a saved model's `predict` on two "
              "of those columns and the numeric one. The columns hold 8 categories, or "
              "numbers and ISO 8601 dates in turn. before: a Python call per value "
@@ -202,8 +186,9 @@ def main(argv=None) -> None:
               f"{r['before']:.2f} | {r['stop 44']:.2f} | {r['shipped']:.2f} | "
               f"{r['before'] / r['shipped']:.1f} | {r['stop 44'] / r['shipped']:.2f} |"
               for r in rows]
-    (out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args, "text_columns",
+                  "Text columns: typed without a Python call per value, and parsed once",
+                  time.monotonic() - began, rows, records, lines)
 
 
 if __name__ == "__main__":
