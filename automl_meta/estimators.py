@@ -1110,7 +1110,12 @@ def _failure_message(leaderboard: pd.DataFrame, n_reasons: int = 3) -> str:
         return "no trial finished within the time budget; give a larger time_budget"
     reasons = [f"trial {row.trial} ({row.family}): {row.status}: {row.error}"
                for row in leaderboard.head(n_reasons).itertuples()]
-    return (f"every trial failed ({len(leaderboard)}); first failures: " + "; ".join(reasons))
+    message = f"every trial failed ({len(leaderboard)}); first failures: " + "; ".join(reasons)
+    if (leaderboard["status"] == "timeout").all():
+        message += ("; every trial ran out of time: give a larger time_budget, or make the "
+                    "trials cheaper (fewer folds such as cv=3, a holdout such as cv=0.2, fewer "
+                    "rows with search_rows, or faster families)")
+    return message
 
 
 @contextlib.contextmanager

@@ -265,6 +265,18 @@ def test_every_trial_failing_is_a_clear_error(cls_data, monkeypatch):
     with pytest.raises(SearchFailedError, match="every trial failed") as info:
         AutoMetaClassifier(n_trials=2, families=["linear", "knn"], **FAST).fit(X, y)
     assert "linear cannot fit" in str(info.value) and "knn cannot fit" in str(info.value)
+    assert "ran out of time" not in str(info.value)
+
+    def always_too_slow(family, params, dataset, *args, **kwargs):
+        return EvaluationResult(family, params, "roc_auc", "timeout",
+                                error="stopped after 1 of 5 folds (9.0 s)")
+
+    # Every trial out of time (wide data under a short budget): what to change is named.
+    monkeypatch.setattr(estimators, "evaluate", always_too_slow)
+    with pytest.raises(SearchFailedError, match="every trial ran out of time: give a larger "
+                                                "time_budget") as info:
+        AutoMetaClassifier(n_trials=2, families=["linear", "knn"], **FAST).fit(X, y)
+    assert "cv=3" in str(info.value) and "search_rows" in str(info.value)
 
 
 # ---------------------------------------------------------------------------------------
