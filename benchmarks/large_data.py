@@ -1,4 +1,6 @@
-"""A million rows under a short time budget: the search on a subsample (``search_rows``).
+"""Large or wide data under a short time budget: a million rows, where the search runs
+on a subsample (``search_rows``), or thousands of features, where one fold of a tree
+model can take a good part of the budget.
 
 On data this large a single trial of LightGBM's defaults takes a good part of a minute's
 budget, so a search over all rows runs one or two trials. With ``search_rows="auto"``
@@ -8,20 +10,27 @@ configurations chosen are refit on all rows. This benchmark fits, on synthetic d
 
 - ``automl_meta``: ``AutoMetaClassifier`` / ``AutoMetaRegressor`` as shipped;
 - ``automl_meta, all rows``: the same with ``search_rows=None``;
+- ``optuna_tpe``: the same estimators without meta-learning (``knowledge_base=False``);
 - ``lightgbm_default``: LightGBM's defaults, through the same pipeline as our trials;
 - ``flaml``: ``flaml.AutoML`` with the same budget (its own sampling of rows), when
   FLAML is installed.
 
-Classification: ``make_classification`` (20 numeric features, 8 informative) and a
-categorical column of 7 levels; test ROC AUC. Regression: Friedman's function #1
-(``make_friedman1``, 20 features, 5 of them used, noise 1) and the same categorical
-column; test RMSE. Every method has one core (``n_jobs=1``).
+Classification: ``make_classification`` (``--features`` numeric features, 20 by default,
+``--informative`` of them informative, 8 by default) and a categorical column of 7
+levels; test ROC AUC. Regression: Friedman's function #1 (``make_friedman1``, the same
+numeric features, 5 of them used, noise 1) and the same categorical column; test RMSE.
+Every method has one core (``n_jobs=1``).
 
     python benchmarks/large_data.py
 
-writes benchmarks/results/large_data.{json,md}. Each fit is appended to a JSONL file in
-the temporary folder named by the settings (``--cache``), so that an interrupted run
-goes on where it stopped; ``--fresh`` starts over.
+writes benchmarks/results/large_data.{json,md};
+
+    python benchmarks/large_data.py --rows 2000 --features 2000 --informative 40 \
+        --methods automl_meta optuna_tpe lightgbm_default flaml --name wide_data
+
+the same on 2,000 rows of 2,000 features (results/wide_data.{json,md}). Each fit is
+appended to a JSONL file in the temporary folder named by the settings (``--cache``), so
+that an interrupted run goes on where it stopped; ``--fresh`` starts over.
 """
 
 from __future__ import annotations
@@ -43,35 +52,50 @@ from sklearn.datasets import make_classification, make_friedman1
 from sklearn.metrics import mean_squared_error, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
-from end_to_end import search_version  # noqa: E402
+from end_to_end import data_version, features_version, search_version  # noqa: E402
+from metalearner import code_version  # noqa: E402
 
-from automl_meta.estimators import AutoMetaClassifier, AutoMetaRegressor  # noqa: E402
+from automl_meta.estimators import (  # noqa: E402
+    AutoMetaClassifier,
+    AutoMetaRegressor,
+    SearchFailedError,
+)
 
-METHODS = ("automl_meta", "automl_meta, all rows", "lightgbm_default", "flaml")
+METHODS = ("automl_meta", "automl_meta, all rows", "optuna_tpe", "lightgbm_default", "flaml")
 
 
-def make_data(task: str, rows: int, seed: int):
+def make_data(task: str, rows: int, seed: int, features: int = 20, informative: int = 8):
     """(X_train, y_train, X_test, y_test): ``rows`` training rows, a fifth as many to test."""
     n = rows + rows // 5
     if task == "classification":
-        X, y = make_classification(n_samples=n, n_features=20, n_informative=8,
-                                   random_state=seed)
+        X, y = make_classification(n_samples=n, n_features=features,
+                                   n_informative=informative, random_state=seed)
     else:
-        X, y = make_friedman1(n_samples=n, n_features=20, noise=1.0, random_state=seed)
+        X, y = make_friedman1(n_samples=n, n_features=features, noise=1.0, random_state=seed)
     X = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
     X["level"] = pd.Categorical(np.random.default_rng(seed).choice(list("abcdefg"), n))
     return X.iloc[:rows], y[:rows], X.iloc[rows:], y[rows:]
 
 
 def fit(method: str, task: str, X, y, budget: float, seed: int):
-    """The fitted model and what to record of its search."""
+    """The fitted model and what to record of its search; ``(None, {"error": ...})`` for a
+    search whose every trial failed."""
     classification = task == "classification"
-    if method.startswith("automl_meta"):
+    if method.startswith("automl_meta") or method == "optuna_tpe":
         cls = AutoMetaClassifier if classification else AutoMetaRegressor
         model = cls(time_budget=budget, random_state=seed,
-                    search_rows=None if method.endswith("all rows") else "auto").fit(X, y)
-        return model, {"trials": len(model.leaderboard_), "search_rows": model.search_rows_,
-                       "best_family": model.best_params_["family"]}
+                    knowledge_base=False if method == "optuna_tpe" else None,
+                    search_rows=None if method.endswith("all rows") else "auto")
+        try:
+            model.fit(X, y)
+        except SearchFailedError as exc:
+            return None, {"error": str(exc)}
+        board = model.leaderboard_
+        return model, {"trials": len(board), "search_rows": model.search_rows_,
+                       "best_family": model.best_params_["family"],
+                       "trials_ok": int((board["status"] == "ok").sum()),
+                       "families_ok": sorted(set(board.loc[board["status"] == "ok",
+                                                           "family"]))}
     if method == "lightgbm_default":
         from automl_meta.data import Schema
         from automl_meta.spaces import build_pipeline, default_params
@@ -96,40 +120,55 @@ def test_score(model, task: str, X, y) -> float:
 
 def report(records: list[dict], settings: dict) -> str:
     frame = pd.DataFrame(records)
+    features, name = settings["features"], settings["name"]
+    shape = (f"--rows {settings['rows']} --features {features} --informative "
+             f"{settings['informative']} " if (features, settings["informative"]) != (20, 8)
+             else f"--rows {settings['rows']} ")
+    title = (f"{settings['rows']:,} rows" if features == 20 else
+             f"{settings['rows']:,} rows of {features:,} features")
     lines = [
-        "# A million rows under a short time budget", "",
+        f"# {title} under a short time budget", "",
         "Reproduce with (each run adds the fits it does not find in the cache):", "", "```",
-        *[f"python benchmarks/large_data.py --rows {settings['rows']} --budget "
-          f"{settings['budget']:g} --seeds {seeds} --methods "
-          + " ".join(f'"{m}"' if " " in m else m for m in methods)
+        *[f"python benchmarks/large_data.py {shape}--budget {settings['budget']:g} --seeds "
+          f"{seeds} --methods " + " ".join(f'"{m}"' if " " in m else m for m in methods)
+          + ("" if name == "large_data" else f" --name {name}")
           for seeds, methods in settings["runs"]], "```", "",
-        f"{settings['rows']:,} training rows of 21 features (20 numeric, one categorical of "
-        f"7 levels), a test set of {settings['rows'] // 5:,}; budget {settings['budget']:g} s, "
-        f"one core per fit; seeds {settings['seeds']} (the data, the split and the methods' "
-        f"seed). Machine: {platform.machine()}, load average when this was written "
-        f"{settings['load']:.1f}. Medians over seeds; in brackets each seed.", ""]
+        f"{settings['rows']:,} training rows of {features + 1:,} features ({features:,} "
+        f"numeric, one categorical of 7 levels), a test set of {settings['rows'] // 5:,}; "
+        f"budget {settings['budget']:g} s, one core per fit; seeds {settings['seeds']} (the "
+        f"data, the split and the methods' seed). Machine: {platform.machine()}, load "
+        f"average when this was written {settings['load']:.1f}. Medians over seeds; in "
+        f"brackets each seed. A search whose every trial failed has no score (its error "
+        f"is in the JSON file).", ""]
     for task, unit in (("classification", "test ROC AUC (higher is better)"),
                        ("regression", "test RMSE (lower is better)")):
         part = frame[frame["task"] == task]
         if part.empty:
             continue
         lines += [f"## {task.capitalize()}: {unit}", "",
-                  "| method | score | fit seconds | trials | rows the trials used |",
-                  "|---|---|---|---|---|"]
+                  "| method | score | fit seconds | trials (with a score) | rows the trials "
+                  "used | families with a score, each seed |",
+                  "|---|---|---|---|---|---|"]
         for method in METHODS:
             runs = part[part["method"] == method].sort_values("seed")
             if runs.empty:
                 continue
 
             def cell(column, fmt, runs=runs):
-                values = runs[column].dropna() if column in runs else pd.Series(dtype=float)
-                if values.empty:
+                if column not in runs:
                     return "-"
-                each = ", ".join(format(v, fmt) for v in values)
-                return f"{format(values.median(), fmt)} ({each})"
+                each = ", ".join("-" if pd.isna(v) else format(v, fmt) for v in runs[column])
+                values = runs[column].dropna()
+                return "-" if values.empty else f"{format(values.median(), fmt)} ({each})"
 
+            trials = cell("trials", ".0f")
+            if "trials_ok" in runs and runs["trials_ok"].notna().any():
+                scored = ", ".join("-" if pd.isna(v) else f"{v:.0f}" for v in runs["trials_ok"])
+                trials = f"{trials}; with a score {scored}"
+            families = ("-" if "families_ok" not in runs else "; ".join(
+                ", ".join(v) if isinstance(v, list) else "-" for v in runs["families_ok"]))
             lines.append(f"| {method} | {cell('score', '.5f')} | {cell('fit_seconds', '.1f')} "
-                         f"| {cell('trials', '.0f')} | {cell('search_rows', ',.0f')} |")
+                         f"| {trials} | {cell('search_rows', ',.0f')} | {families} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -137,6 +176,9 @@ def report(records: list[dict], settings: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="training rows")
+    parser.add_argument("--features", type=int, default=20, help="numeric features")
+    parser.add_argument("--informative", type=int, default=8,
+                        help="informative features (classification)")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per fit")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--tasks", nargs="+", default=["classification", "regression"],
@@ -149,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="large_data")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    key = hashlib.sha256(json.dumps([args.rows, args.budget, search_version()])
+    shape = [] if args.features == 20 and args.informative == 8 else [args.features,
+                                                                       args.informative]
+    # Keyed on all the code our fits run: the search, the data, the meta-features and the
+    # meta-learner with what drives it (the sampler, the recommendation).
+    code = [search_version(), data_version(), features_version(), code_version()]
+    key = hashlib.sha256(json.dumps([args.rows, args.budget, *code, *shape])
                          .encode()).hexdigest()[:16]
     cache = Path(args.cache) / f"fits-{key}.jsonl"
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -168,14 +215,17 @@ def main(argv: list[str] | None = None) -> int:
                     except ImportError:
                         print("flaml is not installed: skipped")
                         continue
-                data = data or make_data(task, args.rows, seed)
+                data = data or make_data(task, args.rows, seed, args.features,
+                                         args.informative)
                 X, y, X_test, y_test = data
                 start = time.perf_counter()
                 model, details = fit(method, task, X, y, args.budget, seed)
                 record = {"task": task, "method": method, "seed": seed,
                           "fit_seconds": time.perf_counter() - start,
-                          "score": test_score(model, task, X_test, y_test), **details}
-                print(f"{task} seed {seed} {method}: {record['score']:.5f} "
+                          "score": (None if model is None
+                                    else test_score(model, task, X_test, y_test)), **details}
+                print(f"{task} seed {seed} {method}: "
+                      f"{details.get('error') or format(record['score'], '.5f')} "
                       f"({record['fit_seconds']:.1f} s)", flush=True)
                 records.append(record)
                 with cache.open("a") as f:
@@ -185,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     for method in METHODS:
         if seeds[method]:
             runs.setdefault(len(seeds[method]), []).append(method)
-    settings = {"rows": args.rows, "budget": args.budget,
+    settings = {"rows": args.rows, "features": args.features,
+                "informative": args.informative, "name": args.name, "budget": args.budget,
                 "seeds": sorted({r["seed"] for r in records}),
                 "runs": sorted(runs.items()), "load": os.getloadavg()[0]}
     out = Path(args.out)
