@@ -221,7 +221,12 @@ class MetaLearnedSampler(BaseSampler):
         the knowledge base's, the portfolio's large forests would otherwise use up a
         short budget in two or three trials. The startup configuration predicted
         cheapest goes first, so that the first trial, which nothing screens, finishes
-        soon. Built-in families only.
+        soon. On data wider than any of the knowledge base's timed samples, and larger
+        than all of them in cells (rows x columns), the first trial of each family is its
+        cheapest candidate (source ``"frugal"``): there the knowledge base's relative
+        costs do not carry over (a tree model's time grows with the columns much faster
+        than a linear model's), and a family's first configuration, predicted from
+        another's trial, used up a minute's budget in a fold. Built-in families only.
     cost_weight : float, default 0.1
         With ``time_left``: the acquisition becomes ``mean + beta * std - cost_weight *
         log(predicted seconds)`` once a trial has finished (:data:`COST_WEIGHT`), so
@@ -411,6 +416,7 @@ class MetaLearnedSampler(BaseSampler):
             others = self._others(trial, past, taken)
             choice = (self._probe(trial, past, others, affordable)
                       or self._decide(study, trial, taken, past, others, affordable))
+            choice = self._frugal(choice, past, others[2]) or choice
         seconds = float(affordable([choice["params"]], with_seconds=True)[1][0])
         return {**choice, "predicted_seconds": seconds} if seconds > 0 else choice
 
@@ -526,6 +532,32 @@ class MetaLearnedSampler(BaseSampler):
         return {"source": "probe", "params": defaults[cheap[i]],
                 "predicted_score": float(mean[i]), "uncertainty": float(std[i])}
 
+    def _frugal(self, choice: dict, past: list[FrozenTrial], seen: set) -> dict | None:
+        """On data beyond the knowledge base's timed samples (``_Costs.beyond``), the
+        first trial of a family is its cheapest candidate (by the knowledge base's
+        relative costs, among those not tried), so that the family's cost is measured
+        before a costly configuration of it can use up the budget: ``choice`` replaced,
+        or None when it stands (within the knowledge base's range, or a family with a
+        finished trial)."""
+        space = self._space
+        if self._costs is None or not self._costs.beyond:
+            return None
+        config = space.parse(choice["params"])
+        if config is None:
+            return None
+        family = space.family_of(config)
+        if any(trial_seconds(t) is not None and (t.params or {}).get("family") == family
+               for t in past):
+            return None
+        configs, keys, _, _ = space.pool(self._learner, self._n_candidates,
+                                         int(self._seed) % (2**32))
+        costs = [(self._costs.relative(*c), i) for i, c in enumerate(configs)
+                 if c[0] == family and keys[i] not in seen]
+        if not costs:
+            return None
+        i = min(costs)[1]
+        return {"source": "frugal", "params": space.to_params(configs[i])}
+
     def _hand_over(self, study: optuna.Study, trial: FrozenTrial, past: list[FrozenTrial],
                    affordable) -> dict | None:
         """A hand-over trial's configuration, every parameter proposed by the fallback
@@ -597,6 +629,22 @@ def _log_cost(seconds: np.ndarray) -> np.ndarray:
     return np.where(known, logs - np.median(logs[known]), 0.0)
 
 
+def _beyond(kb, scores: pd.DataFrame, rows, features) -> bool:
+    """Whether the study's data (``rows`` x ``features``) lies beyond all the knowledge
+    base's timed samples (``scores``) in both columns and cells (rows x columns). The cost
+    model carries the knowledge base's relative costs to more rows by growth rates
+    measured on its larger samples, but it has nothing on more columns, where a tree
+    model's time grows much faster than a linear model's (docs/optuna.md, "Wide data")."""
+    table = kb.metafeatures
+    if rows is None or features is None or "n_features" not in table or scores.empty:
+        return False
+    width = scores["dataset"].map(table.set_index("dataset")["n_features"])
+    cells = scores["rows"] * width
+    if not (width.notna().any() and cells.notna().any()):
+        return False
+    return bool(float(features) > width.max() and float(rows) * float(features) > cells.max())
+
+
 class _Costs:
     """How long a configuration takes on the study's data, for searches under a budget.
 
@@ -615,15 +663,17 @@ class _Costs:
         self.task = space.task
         self.families = list(space.context.families)
         kb = space.context.knowledge_base
-        scores = kb.scores()
-        scores = scores[(scores["status"] == "ok") & (scores["task"] == self.task)
-                        & (scores["fit_seconds"] > 0)]
+        timed = kb.scores()
+        timed = timed[(timed["status"] == "ok") & (timed["fit_seconds"] > 0)]
+        scores = timed[timed["task"] == self.task]
         # A trial's time: fitting and predicting its validation rows (k-NN's is mostly
         # predicting, and grows faster with the rows than its fitting).
         scores = scores.assign(seconds=scores["fit_seconds"]
                                + scores["predict_seconds"].fillna(0.0))
         self.growth = self._growth(scores)
         rows = space.rows if space.rows is not None else space.metafeatures.get("n_instances")
+        #: Whether the study's data is wider and larger than any timed sample of either task.
+        self.beyond = _beyond(kb, timed, rows, space.metafeatures.get("n_features"))
         known_rows = scores["rows"].dropna()  # none in knowledge bases without row counts
         reference = known_rows.median() if len(known_rows) else np.nan
         #: log of the study's rows over the knowledge base's typical rows (0: unknown).

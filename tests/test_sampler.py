@@ -462,6 +462,57 @@ def test_costs_of_untried_families_grow_with_the_rows_as_in_the_knowledge_base()
     assert predicted[50_000] > 5 * predicted[1_000]
 
 
+def test_beyond_the_knowledge_base_s_columns_each_family_starts_with_its_cheapest():
+    import zlib
+
+    from automl_meta.spaces import suggest
+
+    kb = KnowledgeBase.load()
+    base = kb.metafeatures.set_index("dataset").iloc[0]
+
+    def sampler(rows: int, columns: int, task: str = "classification") -> MetaLearnedSampler:
+        features = base.copy()
+        features["n_instances"], features["n_features"] = rows, columns
+        return MetaLearnedSampler(metafeatures=features, task=task, knowledge_base=kb,
+                                  time_left=lambda: 600.0, seed=0)
+
+    # Beyond: more columns than any timed sample of the knowledge base (1,000) and more
+    # cells than all of them. More rows alone are the growth rates' (measured) domain.
+    assert sampler(2_000, 2_000)._costs.beyond
+    assert sampler(2_000, 2_000, "regression")._costs.beyond
+    assert not sampler(100_000, 500)._costs.beyond
+    assert not sampler(200, 2_000)._costs.beyond
+    # The regression samples have at most 124 columns, but both tasks' samples count.
+    assert not sampler(10_000, 500, "regression")._costs.beyond
+
+    def objective(trial) -> float:
+        family = trial.suggest_categorical("family", list(ALL_FAMILIES))
+        params = suggest(trial, family, "classification", prefix=f"{family}__")
+        return zlib.crc32(repr(sorted(params.items())).encode()) / 2**32
+
+    studies = {}
+    for name, shape in [("wide", (2_000, 2_000)), ("within", (2_000, 500))]:
+        studies[name] = optuna.create_study(direction="maximize", sampler=sampler(*shape))
+        studies[name].optimize(objective, n_trials=16)
+    assert "frugal" not in sources(studies["within"])
+    wide = studies["wide"]
+    costs, first = wide.sampler._costs, {}
+    configs, *_ = wide.sampler._space.pool(wide.sampler._learner, wide.sampler._n_candidates,
+                                           0)
+    for trial in wide.trials:
+        family, params = config_from_params(trial.params)
+        source = trial.system_attrs[CONFIG]["source"]
+        if family in first:  # later trials of a family are chosen as usual
+            assert source != "frugal"
+            continue
+        first[family] = params
+        # Its first trial is the family's cheapest candidate by the knowledge base's costs.
+        assert source == "frugal"
+        assert costs.relative(family, params) == min(
+            costs.relative(*c) for c in configs if c[0] == family)
+    assert len(first) >= 3
+
+
 def test_costs_are_of_whole_trials_so_k_nn_predicting_counts():
     # A k-NN trial is mostly its prediction of the validation rows, which grows with the
     # rows faster than a forest's fitting; its fitting alone (building a tree of the
