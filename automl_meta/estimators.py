@@ -460,8 +460,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         trial whose first folds show that its whole cross-validation would take more
         than half the search's time left stops there (status ``timeout``), unless it
         would take at most a twentieth of the budget and fits in the time left: a
-        configuration far slower than predicted costs a fold, not the budget (a holdout
-        trial, whose one fold is the whole trial, is stopped once it has run that long).
+        configuration far slower than predicted costs part of a fold, not the budget
+        (a fold is stopped as soon as its time so far shows it; a holdout trial, whose
+        one fold is the whole trial, once it has run that long).
         None: no limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
@@ -478,7 +479,10 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         split validating on that share of the rows. ``"auto"``: 5 folds, or a holdout of
         10% when the data is too large to cross-validate within ``time_budget`` (FLAML's
         rule: rows x features above 10 million per hour of budget, or 100,000 rows or
-        more; and only when the holdout keeps at least 1,000 rows). ``cv_`` says which.
+        more; and only when the holdout keeps at least 1,000 rows), or 3 folds on data
+        with too few rows for that holdout but more rows x features than
+        :data:`SEARCH_CELLS_PER_SECOND` per second of budget (2,000 rows of 2,000
+        columns under 60 s). ``cv_`` says which.
         With ROC AUC, ``"auto"`` takes fewer folds (down to 2, with a warning) where one
         would validate on a single class, as on binary data with a class of fewer rows
         than folds, and folds instead of a holdout that misses a class; with a given
@@ -635,8 +639,12 @@ HOLDOUT_SHARE = 0.1
 #: stay under 10 million per hour of budget and rows under 100,000, else hold out.
 CELLS_PER_HOUR = 10_000_000
 HOLDOUT_ROWS = 100_000
-#: ... and, ours, only when the holdout still validates on this many rows.
+#: ... and, ours, only when the holdout still validates on this many rows. On fewer rows,
+#: data of more cells than the trials' allowance (:data:`SEARCH_CELLS_PER_SECOND` x
+#: budget; too few rows to subsample as well) takes this many folds: about half the cost
+#: of 5 a trial, and every row still validated.
 MIN_HOLDOUT_ROWS = 1_000
+FEW_FOLDS = 3
 #: ``search_rows="auto"``: the trials use at most this many cells (rows x features) per
 #: second of ``time_budget``. LightGBM's defaults fit and predict about 1.3 million cells
 #: a second on one core, so a trial of them takes about a fortieth of the budget (90,000
@@ -668,11 +676,16 @@ def _search_rows(search_rows: int | str | None, dataset: Dataset,
 def _resolve_cv(cv: CV | str, dataset: Dataset, time_budget: float | None) -> CV:
     """The folds (int) or holdout share (float) a fit uses; ``cv="auto"`` holds out
     :data:`HOLDOUT_SHARE` of the rows when the data is too large to cross-validate
-    :data:`AUTO_FOLDS` times within ``time_budget``, as FLAML does."""
+    :data:`AUTO_FOLDS` times within ``time_budget``, as FLAML does, or, on too few rows
+    for that holdout, takes :data:`FEW_FOLDS` folds on data of more cells than the
+    trials' allowance (wide data)."""
     if cv != "auto":
         return cv
-    if time_budget is None or dataset.n_rows * HOLDOUT_SHARE < MIN_HOLDOUT_ROWS:
+    if time_budget is None:
         return AUTO_FOLDS
+    if dataset.n_rows * HOLDOUT_SHARE < MIN_HOLDOUT_ROWS:
+        wide = dataset.n_rows * dataset.X.shape[1] > SEARCH_CELLS_PER_SECOND * time_budget
+        return FEW_FOLDS if wide else AUTO_FOLDS
     cells = dataset.n_rows * dataset.X.shape[1] / (1 - HOLDOUT_SHARE)
     if dataset.n_rows >= HOLDOUT_ROWS or cells >= CELLS_PER_HOUR * time_budget / 3600:
         return HOLDOUT_SHARE
@@ -836,9 +849,10 @@ def _first_interrupt_stops(study: optuna.Study, budget: _Budget) -> Iterator[Non
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-#: Under a time budget, once a trial has finished, a trial stops after a fold when the
-#: folds done project its whole CV past this share of the search's time left at its
-#: start: twice the share the meta-learned sampler admits a trial predicted to take
+#: Under a time budget, once a trial has finished, a trial stops in or after a fold when
+#: its time so far projects its whole CV past this share of the search's time left at its
+#: start (:func:`~automl_meta.evaluation.evaluate`'s ``projected_limit``): twice the
+#: share the meta-learned sampler admits a trial predicted to take
 #: (:data:`automl_meta.sampler.AFFORDABLE_SHARE`), so only a trial far slower than
 #: predicted, or one TPE proposed that would take most of what is left, is stopped.
 SLOW_TRIAL_SHARE = 0.5

@@ -112,8 +112,9 @@ def is_fallback_trial(number: int, after: int, share: float) -> bool:
 def trial_seconds(trial: FrozenTrial) -> float | None:
     """How long a finished (complete or failed) trial took; None for one still running.
 
-    For a trial stopped after its first folds because they projected it past its share
-    of the time left (``projected_seconds``, set by the estimators), the projection."""
+    For a trial stopped in or after its first folds because they projected it past its
+    share of the time left (``projected_seconds``, set by the estimators), the
+    projection (for a fold stopped as it ran, its lower bound: the limit)."""
     if (trial.state not in (TrialState.COMPLETE, TrialState.FAIL)
             or trial.datetime_start is None or trial.datetime_complete is None):
         return None

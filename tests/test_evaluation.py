@@ -260,7 +260,8 @@ def test_projected_limit_stops_the_cv_once_its_first_fold_is_too_slow(classifica
 
 
 def test_projected_limit_in_the_worker_and_never_after_the_last_fold(classification_data):
-    # Under a time limit the CV runs in a worker process: the stop comes back from there.
+    # Under a time limit the CV runs in a worker process: the stop comes back from there
+    # (after the first fold, which ends within a worker's start of the limit).
     stopped = evaluate("knn", KNN, classification_data, cv=3, time_limit=60,
                        projected_limit=1e-9)
     assert stopped.status == "timeout" and len(stopped.fit_seconds) == 1
@@ -268,6 +269,27 @@ def test_projected_limit_in_the_worker_and_never_after_the_last_fold(classificat
     # A single split has no fold after which to stop: only the time limit applies.
     holdout = evaluate("knn", KNN, classification_data, cv=0.25, projected_limit=1e-9)
     assert holdout.ok and holdout.projected_seconds is None
+
+
+def test_a_fold_too_slow_for_the_projected_limit_is_stopped_in_the_worker_as_it_runs():
+    # A forest whose folds take about 5 s each: 0.3 s allowed for 3 folds, the first
+    # projects the CV past that at 0.1 s; it is stopped then, and a worker's start
+    # later (about a second: what the stop costs), not once it ends.
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(3000, 20)))
+    dataset = make_dataset(X, (X[0] + rng.normal(size=3000) > 0).astype(int))
+    forest = {**default_params("random_forest", "classification"), "n_estimators": 256,
+              "max_features": 1.0}
+    worker = _isolate._worker(None)
+    result = evaluate("random_forest", forest, dataset, cv=3, time_limit=60,
+                      projected_limit=0.3)
+    assert worker.start_seconds > 0
+    assert result.status == "timeout" and result.fit_seconds == []
+    assert result.error == ("stopped during fold 1 of 3: at 0.1 s it projected the whole "
+                            "CV past the 0.3 s allowed")
+    assert result.projected_seconds == 0.3
+    # The killed worker's replacement was started at once; it runs the next call.
+    assert run_limited(math.sqrt, 16.0, time_limit=60) == Outcome("ok", 4.0)
 
 
 class _Exploding(ClassifierMixin, BaseEstimator):

@@ -45,8 +45,9 @@ def add_parsers(subparsers) -> None:
                                       f"{METRIC_HELP}")
     fit.add_argument("--cv", type=cv_argument, default="auto",
                      help="folds per trial (an integer), a holdout share (a float in (0, 1)) "
-                          "or auto: 5 folds, or a 10%% holdout on data too large for the "
-                          "budget (auto)")
+                          "or auto: 5 folds, a 10%% holdout on data too large for the "
+                          "budget, 3 folds on data too wide for it with too few rows to "
+                          "hold out (auto)")
     fit.add_argument("--search-rows", type=search_rows_argument, default="auto", metavar="N",
                      help="rows the trials use, the models chosen being refit on all: auto "
                           "(a subsample on data too large to search within the budget), all, "

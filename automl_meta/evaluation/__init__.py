@@ -39,7 +39,7 @@ from sklearn.model_selection import (
 
 from automl_meta.data import Dataset
 from automl_meta.evaluation._isolate import prestart as prestart_worker
-from automl_meta.evaluation._isolate import run_limited
+from automl_meta.evaluation._isolate import return_by, run_limited
 from automl_meta.evaluation.metrics import (
     DEFAULT_METRIC,
     METRICS,
@@ -72,7 +72,8 @@ class EvaluationResult:
     n_rows: int = 0
     error: str | None = None
     #: Seconds the whole CV was projected to take when ``projected_limit`` stopped it
-    #: after its first folds (status ``timeout``); None otherwise.
+    #: after its first folds (status ``timeout``; stopped during a fold, the limit, a
+    #: lower bound); None otherwise.
     projected_seconds: float | None = None
     #: Out-of-fold predictions (``return_predictions=True``): class probabilities with
     #: one column per sorted label, or regression predictions, one row per dataset row.
@@ -312,6 +313,14 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for done, (train, test) in enumerate(folds, start=1):
+            if projected_limit is not None:
+                # Still running at this point, the fold will end with the CV projected
+                # past the limit, and stopped: in a worker, it is stopped there.
+                at = projected_limit * done / len(folds)
+                return_by(None if done == len(folds) else at - (time.perf_counter() - began),
+                          {"stopped": (done - 1, at, projected_limit, True),
+                           "fit_seconds": list(fit_seconds),
+                           "predict_seconds": list(predict_seconds)})
             model = build_pipeline(family, params, schema, dataset.task, seed=seed)
             start = time.perf_counter()
             fit_pipeline(model, dataset.X.iloc[train], dataset.y.iloc[train],
@@ -337,8 +346,8 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
             elapsed = time.perf_counter() - began
             projected = elapsed * len(folds) / done
             if projected_limit is not None and done < len(folds) and projected > projected_limit:
-                return {"stopped": (done, elapsed, projected), "fit_seconds": fit_seconds,
-                        "predict_seconds": predict_seconds}
+                return {"stopped": (done, elapsed, projected, False),
+                        "fit_seconds": fit_seconds, "predict_seconds": predict_seconds}
     if not np.all(np.isfinite(scores[metric.name])):
         raise ValueError(f"{metric.name} is not finite on some fold: {scores[metric.name]}")
     return {"fold_scores": scores, "fit_seconds": fit_seconds,
@@ -386,7 +395,11 @@ def evaluate(
         it past this many seconds (their time so far times the number of folds over the
         folds done): the result's status is then ``timeout``, with the projection in
         ``projected_seconds`` and the finished folds' times. A slow configuration costs
-        a fold, not the whole CV.
+        a fold, not the whole CV. With ``time_limit`` or ``memory_limit_mb`` (in a child
+        process) such a fold is stopped once it has run long enough for that (the time
+        so far, were the fold to end then, projecting the CV past the limit), and as
+        long again as the child process took to start (what stopping it costs), with
+        ``projected_seconds`` the limit, a lower bound.
     max_rows
         Subsample larger datasets to this many rows (fixed seed) first.
     return_predictions
@@ -444,11 +457,13 @@ def evaluate(
             return result
         values = outcome.value
     if "stopped" in values:
-        done, elapsed, projected = values["stopped"]
+        done, elapsed, projected, during = values["stopped"]
         result.status, result.projected_seconds = "timeout", float(projected)
-        result.error = (f"stopped after {done} of {len(folds)} folds ({elapsed:.1f} s): the "
-                        f"whole CV would take about {projected:.1f} s, over the "
-                        f"{projected_limit:g} s allowed")
+        result.error = (
+            f"stopped during fold {done + 1} of {len(folds)}: at {elapsed:.1f} s it projected "
+            f"the whole CV past the {projected_limit:g} s allowed" if during else
+            f"stopped after {done} of {len(folds)} folds ({elapsed:.1f} s): the whole CV "
+            f"would take about {projected:.1f} s, over the {projected_limit:g} s allowed")
         result.fit_seconds = values["fit_seconds"]
         result.predict_seconds = values["predict_seconds"]
         return result

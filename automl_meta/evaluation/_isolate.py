@@ -7,6 +7,11 @@ its start-up (imports) is paid once, not per evaluation, and is not counted agai
 call's time limit (the worker says when it is ready); being a fresh interpreter, it
 neither re-imports the user's ``__main__`` nor inherits the parent's OpenMP threads.
 Memory is capped with ``RLIMIT_AS``, set by the worker once its imports are done.
+
+A call can also set itself an earlier end as it goes (:func:`return_by`): past it, and
+past the seconds the worker took to start (what the kill costs: a call that would end
+within them is let end), the worker is killed and the call returns the value it named
+for that case.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from typing import Any
 
 _HEADER = struct.Struct("!Q")
 READY = b"ready"
+#: Starts a frame that the call in progress sends before its reply (:func:`return_by`).
+RETURN_BY = b"return by\n"
 START_TIMEOUT = 300.0  # seconds for a worker to import its modules on a loaded machine
 
 
@@ -36,6 +43,22 @@ class Outcome:
     status: str  # "ok", "failed", "timeout", "memory"
     value: Any = None
     error: str | None = None
+
+
+#: In a worker process, sends a :data:`RETURN_BY` frame to the parent; else None.
+_return_by_sink: Callable[[bytes], None] | None = None
+
+
+def return_by(seconds: float | None, value: Any = None) -> None:
+    """Called by a function running in a worker (:func:`run_limited`): if it has not
+    returned ``seconds`` from now, plus the seconds the worker took to start (the
+    price of killing it, so that a function ending within them is not killed), the
+    worker is killed and the call's outcome is ``ok`` with ``value``, as if the
+    function had returned it (unless the call's own time limit comes first). A later
+    call replaces it; ``seconds=None`` takes it back. In any other process, where
+    nothing can stop the function, it does nothing."""
+    if _return_by_sink is not None:
+        _return_by_sink(RETURN_BY + pickle.dumps((seconds, value)))
 
 
 def write_frame(fd: int, payload: bytes) -> None:
@@ -69,6 +92,8 @@ class Worker:
         self.threads = threads
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        #: Seconds the last start took (until ready): what killing the worker costs.
+        self.start_seconds = 0.0
 
     def _start(self) -> subprocess.Popen:
         threads = str(self.threads)
@@ -107,7 +132,9 @@ class Worker:
 
     def _ensure_started(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
+            began = time.monotonic()
             self._proc = self._start()
+            self.start_seconds = time.monotonic() - began
         return self._proc
 
     def call(self, fn: Callable, *args, time_limit: float | None = None, **kwargs) -> Outcome:
@@ -118,11 +145,20 @@ class Worker:
             except RuntimeError as exc:
                 return Outcome("failed", error=str(exc))
             deadline = None if time_limit is None else time.monotonic() + time_limit
+            early = None  # (monotonic time, value) of the call's own return_by
             try:
                 write_frame(proc.stdin.fileno(), pickle.dumps((fn, args, kwargs)))
-                header = read_exact(proc.stdout.fileno(), _HEADER.size, deadline)
-                body = None if header is None else read_exact(
-                    proc.stdout.fileno(), _HEADER.unpack(header)[0], None)
+                while True:
+                    wait = deadline if early is None else (
+                        early[0] if deadline is None else min(deadline, early[0]))
+                    header = read_exact(proc.stdout.fileno(), _HEADER.size, wait)
+                    body = None if header is None else read_exact(
+                        proc.stdout.fileno(), _HEADER.unpack(header)[0], None)
+                    if body is None or not body.startswith(RETURN_BY):
+                        break
+                    seconds, value = pickle.loads(body[len(RETURN_BY):])
+                    early = None if seconds is None else (
+                        time.monotonic() + seconds + self.start_seconds, value)
             except (EOFError, BrokenPipeError):
                 self.close()
                 code = proc.returncode
@@ -135,6 +171,11 @@ class Worker:
                 raise
             if body is None:
                 self.close()
+                if early is not None and (deadline is None or early[0] < deadline):
+                    # The caller goes on (the search's next trial): its worker starts now.
+                    threading.Thread(target=self.start, daemon=True,
+                                     name="automl_meta worker start").start()
+                    return Outcome("ok", early[1])
                 return Outcome("timeout", error=f"stopped after {time_limit:g} s")
             try:
                 return pickle.loads(body)

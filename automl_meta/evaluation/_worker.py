@@ -3,7 +3,8 @@
 Argument: the memory limit in MB, or an empty string. Once its imports are done the
 worker caps its address space to that much more than it already uses, then says it is
 ready. It reads pickled ``(fn, args, kwargs)`` frames on stdin and answers each with a pickled
-:class:`~automl_meta.evaluation._isolate.Outcome` on the original stdout. File
+:class:`~automl_meta.evaluation._isolate.Outcome` on the original stdout, after any
+frames of ``return_by`` the call sent. File
 descriptor 1 is pointed at /dev/null so that prints from models cannot corrupt replies.
 """
 
@@ -14,6 +15,7 @@ import sys
 import traceback
 
 import automl_meta.evaluation  # noqa: F401 - import the model stack before the limit
+from automl_meta.evaluation import _isolate
 from automl_meta.evaluation._isolate import _HEADER, READY, Outcome, read_exact, write_frame
 
 
@@ -34,6 +36,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1]:
         limit = _address_space_bytes() + int(sys.argv[1]) * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    _isolate._return_by_sink = lambda frame: write_frame(replies, frame)
     write_frame(replies, READY)
     while True:
         try:
