@@ -138,6 +138,12 @@ class Recommendation:
             "explanation": self.explanation,
         }
 
+    def __repr__(self) -> str:
+        # One line (the tables are what print() shows), not the dataclass's dump of them.
+        return (f"Recommendation(task={self.task!r}, families={list(self.families['family'])}, "
+                f"{len(self.configurations)} configurations, {len(self.neighbours)} "
+                f"neighbours)")
+
     def __str__(self) -> str:
         lines = [f"Recommendation for a {self.task} dataset", "", "Model families:"]
         for i, row in enumerate(self.families.itertuples(), 1):

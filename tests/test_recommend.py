@@ -135,6 +135,9 @@ def test_to_dict_is_json_and_trial_params_use_the_study_names(rec):
     family = first["family"]
     assert all(k == "family" or k.startswith(f"{family}__") for k in first)
     assert str(rec).startswith("Recommendation for a classification dataset")
+    families = list(rec.families["family"])
+    assert repr(rec) == (f"Recommendation(task='{TASK}', families={families}, 6 "
+                         f"configurations, 5 neighbours)")
 
 
 def test_bad_arguments_are_named(kb, learner, data):
