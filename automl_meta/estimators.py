@@ -224,13 +224,18 @@ class _AutoMetaSearch(BaseEstimator):
         if search_weights is not None:
             check_split_weights(folds, search_weights, families)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
+        members = min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE)
+        # Under a budget, a trial on all rows whose refit could not end in time keeps its
+        # fold models, delivered averaged instead of refit.
+        fold_models = (_BestTrials(members) if self.time_budget is not None and cap is None
+                       else None)
         # In sizes of all rows, which a refit trains on (a subsample's trials train on less).
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
                          self.time_budget, _trained_sizes(folds, dataset.n_rows),
-                         min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE),
+                         members,
                          None if oof is None else oof.blender(search, metric, search_weights))
         objective = _Objective(search, tuple(families), metric, folds, seed, budget, oof,
-                               search_weights)
+                               search_weights, fold_models)
         with _optuna_verbosity(self.verbose):
             study = self._open_study(dataset, metric, weights is not None)
             # Seeded as in an earlier run, the sampler of a resumed study would propose
@@ -267,6 +272,8 @@ class _AutoMetaSearch(BaseEstimator):
                           f"trials finished", UserWarning, stacklevel=3)
         refit_seconds = dict(zip(leaderboard["trial"].astype(int),
                                  leaderboard["fit_seconds"] / budget.trained_sizes, strict=True))
+        bags = {} if fold_models is None else dict(fold_models)
+        refit_seconds.update(dict.fromkeys(bags, 0.0))  # delivered as they are
         refit_time = budget.refit_time()
         deliverable = _deliverable(leaderboard, refit_seconds, refit_time, self.time_budget)
         best = deliverable.iloc[0]
@@ -288,8 +295,10 @@ class _AutoMetaSearch(BaseEstimator):
         self.ensemble_ = pd.DataFrame({
             "trial": list(members), "family": rows["family"].to_numpy(),
             "weight": np.asarray(list(members.values())) / sum(members.values()),
-            "score": rows["score"].to_numpy()})
+            "score": rows["score"].to_numpy(), "refit": [t not in bags for t in members]})
         fitted = [self._refit(row.family, row.params, dataset, seed, weights)
+                  if row.Index not in bags else WeightedEnsemble.average(bags[row.Index],
+                                                                         dataset.task)
                   for row in rows.itertuples()]
         self.best_estimator_ = (fitted[0] if len(fitted) == 1 else WeightedEnsemble(
             fitted, self.ensemble_["weight"].to_numpy(), dataset.task))
@@ -453,7 +462,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     ----------
     time_budget : float or None, default=60
         Wall-clock seconds for the whole fit: meta-features, search and the refits (the
-        search keeps back the time those refits are estimated to take). A
+        search keeps back the time those refits are estimated to take; a trial whose
+        refit on all rows could not end in time, the first on large data say, keeps its
+        fold models, which are delivered averaged instead). A
         trial still running when the search's time is spent is stopped (the evaluation
         runs in a worker process that is killed), so ``fit`` returns within a few seconds
         of the budget, an ensemble's refits included. Once a trial has finished, a
@@ -557,10 +568,14 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         splitter or splits given as ``cv`` are kept as given.
     best_estimator_ : sklearn.pipeline.Pipeline or WeightedEnsemble
         The best configuration refit on all the data, or the weighted ensemble of the
-        trials ``ensemble_`` lists when ensembling selected more than one.
+        trials ``ensemble_`` lists when ensembling selected more than one. A trial whose
+        refit could not end within ``time_budget`` is the even average of its
+        cross-validation's fold models (a :class:`WeightedEnsemble`) instead, when the
+        trials used every row.
     ensemble_ : DataFrame
-        The refit trials: ``trial``, ``family``, ``weight`` (summing to 1) and ``score``;
-        one row (weight 1) without ensembling.
+        The delivered trials: ``trial``, ``family``, ``weight`` (summing to 1),
+        ``score`` and ``refit`` (False: its fold models averaged, not refit); one row
+        (weight 1) without ensembling.
     ensemble_score_ : float
         With ``ensemble_size`` > 1, the blend's score on the pooled out-of-fold
         predictions (the validation rows of a holdout); else ``best_score_``.
@@ -764,6 +779,9 @@ class _Objective:
     #: Out-of-fold predictions of the best trials, kept when ensembling (else None).
     oof: _OutOfFold | None = None
     sample_weight: np.ndarray | None = None
+    #: The fold models of the best trials that could not be refit within the budget
+    #: (None: none kept).
+    fold_models: _BestTrials | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         try:
@@ -800,6 +818,8 @@ class _Objective:
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, projected_limit=projected_limit,
                           return_predictions=self.oof is not None,
+                          return_models=(False if self.fold_models is None
+                                         else max(self.budget.left(), 0.0)),
                           sample_weight=self.sample_weight)
         trial.set_user_attr("status", result.status)
         if result.projected_seconds is not None:
@@ -812,6 +832,8 @@ class _Objective:
         loss = float(self.metric.loss(np.mean(fold_scores)))
         if self.oof is not None:
             self.oof.add(trial.number, loss, result.oof)
+        if result.models is not None:
+            self.fold_models.add(trial.number, loss, result.models)
         trial.set_user_attr("fold_scores", fold_scores)
         trial.set_user_attr("fit_seconds", float(np.sum(result.fit_seconds)))
         return loss
@@ -870,23 +892,31 @@ ENSEMBLE_CANDIDATES = 20
 ENSEMBLE_REFIT_RESERVE = 3
 
 
-class _OutOfFold(dict):
-    """Out-of-fold predictions by trial number, of the ``ENSEMBLE_CANDIDATES`` trials
-    with the lowest loss so far (the only ones ensemble selection draws from), so that
-    a long search does not hold every trial's predictions."""
+class _BestTrials(dict):
+    """What trials leave (by trial number) of the ``capacity`` trials with the lowest
+    loss so far, so that a long search does not hold every trial's."""
 
-    def __init__(self):
+    def __init__(self, capacity: int):
         super().__init__()
+        self.capacity = capacity
         self._losses: dict[int, float] = {}
         self._lock = threading.Lock()  # trials end in parallel threads with n_jobs > 1
 
-    def add(self, number: int, loss: float, predictions: np.ndarray) -> None:
+    def add(self, number: int, loss: float, value) -> None:
         with self._lock:
-            self[number] = predictions
+            self[number] = value
             self._losses[number] = loss if math.isfinite(loss) else math.inf
-            if len(self) > ENSEMBLE_CANDIDATES:
+            if len(self) > self.capacity:
                 worst = max(self._losses, key=self._losses.__getitem__)
                 del self[worst], self._losses[worst]
+
+
+class _OutOfFold(_BestTrials):
+    """Out-of-fold predictions of the ``ENSEMBLE_CANDIDATES`` best trials (the only ones
+    ensemble selection draws from)."""
+
+    def __init__(self):
+        super().__init__(ENSEMBLE_CANDIDATES)
 
     def blender(self, dataset: Dataset, metric: Metric, sample_weight: np.ndarray | None
                 ) -> Callable[[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial], bool]:
@@ -1016,7 +1046,7 @@ def _blend_score(metric: Metric, y: np.ndarray, blend: np.ndarray, labels,
 class WeightedEnsemble:
     """Fitted pipelines whose probabilities (classification) or predictions (regression)
     are averaged with weights; what ``best_estimator_`` is when ``ensemble_size`` > 1
-    selects more than one trial."""
+    selects more than one trial, and a trial's fold models averaged (:meth:`average`)."""
 
     def __init__(self, estimators: Sequence, weights: np.ndarray, task: str):
         self.estimators_ = list(estimators)
@@ -1025,6 +1055,11 @@ class WeightedEnsemble:
         if task == "classification":
             self.classes_ = np.unique(np.concatenate(
                 [np.asarray(e.classes_) for e in self.estimators_]))
+
+    @classmethod
+    def average(cls, estimators: Sequence, task: str) -> WeightedEnsemble:
+        """The even average of ``estimators`` (a trial's fold models, say)."""
+        return cls(estimators, np.full(len(estimators), 1 / len(estimators)), task)
 
     def predict_proba(self, X) -> np.ndarray:
         return sum(w * aligned_proba(e, X, self.classes_)

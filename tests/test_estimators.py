@@ -828,6 +828,56 @@ def test_the_refit_is_of_the_best_trial_that_can_be_refit_in_time():
     assert list(pick(board, refits, -3.0, 20)["trial"]) == [2]  # so the quickest
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_trial_that_could_not_be_refit_in_time_is_delivered_as_its_fold_models(
+        task, monkeypatch, tmp_path, capsys):
+    # Each trial is told the seconds to the deadline; here every refit "would end past
+    # them", so each trial keeps its fold models, delivered averaged instead of refit.
+    asked = []
+
+    def spy(*args, return_models=False, **kwargs):
+        asked.append(return_models)
+        return evaluate(*args, return_models=1e-9 if return_models else False, **kwargs)
+
+    monkeypatch.setattr(estimators, "evaluate", spy)
+    X = mixed_frame(120, seed=2)
+    y = mixed_target(X, task, seed=2)
+    cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
+    model = cls(time_budget=60, n_trials=3, families=["linear", "knn"], cv=3, ensemble_size=3,
+                random_state=0, knowledge_base=False).fit(X, y)
+    assert len(asked) == 3 and all(0 < seconds < 60 for seconds in asked)
+    assert not model.ensemble_["refit"].any()
+    fitted = model.best_estimator_
+    members = [fitted] if len(model.ensemble_) == 1 else fitted.estimators_
+    for member in members:
+        assert isinstance(member, estimators.WeightedEnsemble)
+        assert len(member.estimators_) == 3 and np.allclose(member.weights_, 1 / 3)
+    bag = members[0]
+    if task == "classification":
+        expected = np.mean([m.predict_proba(X) for m in bag.estimators_], axis=0)
+        np.testing.assert_allclose(bag.predict_proba(X), expected)
+    else:
+        expected = np.mean([m.predict(X) for m in bag.estimators_], axis=0)
+        np.testing.assert_allclose(bag.predict(X), expected)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    # The command line says which trials were not refit.
+    data = tmp_path / "train.csv"
+    X.assign(label=y).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "label", "--time", "60", "--trials", "2",
+                 "--families", "linear", "--cv", "3", "--no-meta"]) == EXIT_OK
+    assert re.search(r"not refit: linear \(trial \d\) could not have been refit on all rows "
+                     r"within the time budget; its fold models are averaged instead",
+                     capsys.readouterr().out)
+    # Without a budget, or with trials on a subsample, no trial keeps its models.
+    asked.clear()
+    unbudgeted = cls(n_trials=2, families=["linear"], **FAST).fit(X, y)
+    subsampled = cls(time_budget=60, n_trials=2, families=["linear"], cv=3, search_rows=60,
+                     random_state=0, knowledge_base=False).fit(X, y)
+    assert asked == [False] * 4
+    assert unbudgeted.ensemble_["refit"].all() and subsampled.ensemble_["refit"].all()
+
+
 def test_the_refits_have_what_the_search_kept_back_for_them():
     assert estimators._Budget(None, None, 1.0).refit_time() is None
     budget = estimators._Budget(time.monotonic() + 10, 30.0, 1.0)

@@ -292,6 +292,33 @@ def test_a_fold_too_slow_for_the_projected_limit_is_stopped_in_the_worker_as_it_
     assert run_limited(math.sqrt, 16.0, time_limit=60) == Outcome("ok", 4.0)
 
 
+@pytest.mark.parametrize("time_limit", [None, 60])  # in this process, and in a worker
+def test_return_models_keeps_the_fold_pipelines_or_those_a_refit_could_not_replace_in_time(
+        classification_data, time_limit):
+    data = classification_data
+    folds = make_folds(data, 3, seed=0)
+    result = evaluate("knn", KNN, data, cv=3, time_limit=time_limit, return_models=True)
+    assert len(result.models) == 3 and "models" not in result.to_dict()
+    for model, (train, test) in zip(result.models, folds, strict=True):
+        fresh = build_pipeline("knn", KNN, data.schema, data.task, seed=0)
+        fresh.fit(data.X.iloc[train], data.y.iloc[train])
+        np.testing.assert_allclose(model.predict_proba(data.X.iloc[test]),
+                                   fresh.predict_proba(data.X.iloc[test]))
+    # A number of seconds: the models only when a refit on all rows, estimated from the
+    # folds' fits, would end later than that after the CV began.
+    assert len(evaluate("knn", KNN, data, cv=3, time_limit=time_limit,
+                        return_models=1e-9).models) == 3
+    assert evaluate("knn", KNN, data, cv=3, time_limit=time_limit,
+                    return_models=3600).models is None
+    assert evaluate("knn", KNN, data, cv=3).models is None
+
+
+def test_return_models_is_checked(classification_data):
+    with pytest.raises(DataValidationError, match="return_models must be True, False or a "
+                                                  "number of seconds, got 'yes'"):
+        evaluate("knn", KNN, classification_data, return_models="yes")
+
+
 class _Exploding(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         raise RuntimeError("boom in fit")

@@ -78,6 +78,8 @@ class EvaluationResult:
     #: Out-of-fold predictions (``return_predictions=True``): class probabilities with
     #: one column per sorted label, or regression predictions, one row per dataset row.
     oof: np.ndarray | None = field(default=None, repr=False)
+    #: The fitted pipeline of each fold, in the order of the folds (``return_models``).
+    models: list | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -89,9 +91,10 @@ class EvaluationResult:
         return float(np.mean(values)) if self.ok and values else float("nan")
 
     def to_dict(self) -> dict:
-        """The result as JSON-ready data (without ``oof``)."""
+        """The result as JSON-ready data (without ``oof`` and ``models``)."""
         out = asdict(self)
         out.pop("oof")
+        out.pop("models")
         return out
 
 
@@ -297,13 +300,15 @@ def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
 
 def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
                     keep_predictions: bool = False, sample_weight=None,
-                    projected_limit: float | None = None) -> dict:
+                    projected_limit: float | None = None,
+                    return_models: bool | float = False) -> dict:
     metrics = task_metrics(dataset.task)
     if metric.name not in METRICS:  # one of make_metric's
         metrics.append(metric)
     labels = np.sort(dataset.y.unique()) if dataset.task == "classification" else None
     scores: dict[str, list[float]] = {m.name: [] for m in metrics}
     fit_seconds, predict_seconds = [], []
+    models = []
     oof = None
     if keep_predictions:
         oof = np.full((dataset.n_rows, len(labels)) if labels is not None else dataset.n_rows,
@@ -326,6 +331,8 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
             fit_pipeline(model, dataset.X.iloc[train], dataset.y.iloc[train],
                          None if sample_weight is None else sample_weight[train])
             fit_seconds.append(time.perf_counter() - start)
+            if return_models is not False:
+                models.append(model)
             y_test = dataset.y.iloc[test].to_numpy()
             weight = None if sample_weight is None else sample_weight[test]
             start = time.perf_counter()
@@ -350,8 +357,13 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
                         "fit_seconds": fit_seconds, "predict_seconds": predict_seconds}
     if not np.all(np.isfinite(scores[metric.name])):
         raise ValueError(f"{metric.name} is not finite on some fold: {scores[metric.name]}")
+    if not isinstance(return_models, bool):
+        # A refit on all rows takes about the folds' fits over the rows they trained on.
+        refit = sum(fit_seconds) * dataset.n_rows / sum(len(train) for train, _ in folds)
+        return_models = time.perf_counter() - began + refit > return_models
     return {"fold_scores": scores, "fit_seconds": fit_seconds,
-            "predict_seconds": predict_seconds, "oof": oof}
+            "predict_seconds": predict_seconds, "oof": oof,
+            "models": models if return_models else None}
 
 
 def evaluate(
@@ -367,6 +379,7 @@ def evaluate(
     memory_limit_mb: int | None = None,
     max_rows: int | None = None,
     return_predictions: bool = False,
+    return_models: bool | float = False,
     groups: Sequence | np.ndarray | None = None,
     sample_weight: Sequence | np.ndarray | None = None,
 ) -> EvaluationResult:
@@ -404,6 +417,12 @@ def evaluate(
         Subsample larger datasets to this many rows (fixed seed) first.
     return_predictions
         Keep the out-of-fold predictions in the result's ``oof`` (for ensembling).
+    return_models
+        True: keep each fold's fitted pipeline in the result's ``models``. A number of
+        seconds: only when a refit on all the rows, estimated from the folds' fits (their
+        seconds times the rows over the rows they trained on), would end later than
+        that long after the CV began: what a caller with that much time left can
+        deliver instead of a refit (their averaged predictions).
     groups
         One label per row: the rows of a group stay on one side of every split (see
         :func:`make_folds`).
@@ -422,6 +441,9 @@ def evaluate(
                         ("memory_limit_mb", memory_limit_mb)):
         if value is not None and not (_is_number(value) and value > 0):
             raise DataValidationError(f"{name} must be positive, got {value!r}")
+    if not (isinstance(return_models, bool) or _is_number(return_models)):
+        raise DataValidationError(f"return_models must be True, False or a number of "
+                                  f"seconds, got {return_models!r}")
     if max_rows is not None:
         if not (_is_number(max_rows) and isinstance(max_rows, numbers.Integral) and max_rows >= 1):
             raise DataValidationError(f"max_rows must be a positive integer, got {max_rows!r}")
@@ -439,7 +461,7 @@ def evaluate(
         check_split_weights(folds, sample_weight, [family])
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
     args = (family, params, dataset, metric_obj, folds, seed, return_predictions,
-            sample_weight, projected_limit)
+            sample_weight, projected_limit, return_models)
     if time_limit is None and memory_limit_mb is None:
         try:
             values = _cross_validate(*args)
@@ -471,6 +493,7 @@ def evaluate(
     result.fit_seconds = values["fit_seconds"]
     result.predict_seconds = values["predict_seconds"]
     result.oof = values["oof"]
+    result.models = values["models"]
     return result
 
 

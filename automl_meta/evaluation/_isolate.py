@@ -130,6 +130,10 @@ class Worker:
         with self._lock, contextlib.suppress(RuntimeError):
             self._ensure_started()
 
+    def start_in_background(self) -> None:
+        """:meth:`start` in a thread of its own, while the caller does other work."""
+        threading.Thread(target=self.start, daemon=True, name="automl_meta worker start").start()
+
     def _ensure_started(self) -> subprocess.Popen:
         if self._proc is None or self._proc.poll() is not None:
             began = time.monotonic()
@@ -173,8 +177,7 @@ class Worker:
                 self.close()
                 if early is not None and (deadline is None or early[0] < deadline):
                     # The caller goes on (the search's next trial): its worker starts now.
-                    threading.Thread(target=self.start, daemon=True,
-                                     name="automl_meta worker start").start()
+                    self.start_in_background()
                     return Outcome("ok", early[1])
                 return Outcome("timeout", error=f"stopped after {time_limit:g} s")
             try:
@@ -224,8 +227,7 @@ def prestart(memory_limit_mb: int | None = None) -> None:
     """Start the calling thread's worker for :func:`run_limited` in the background, so
     that its first call does not wait for the process and its imports (a second or
     two) while the caller does other work first."""
-    threading.Thread(target=_worker(memory_limit_mb).start, daemon=True,
-                     name="automl_meta worker start").start()
+    _worker(memory_limit_mb).start_in_background()
 
 
 def _worker(memory_limit_mb: int | None) -> Worker:
