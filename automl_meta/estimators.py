@@ -225,8 +225,8 @@ class _AutoMetaSearch(BaseEstimator):
             check_split_weights(folds, search_weights, families)
         oof = _OutOfFold() if self.ensemble_size > 1 else None
         members = min(self.ensemble_size, ENSEMBLE_REFIT_RESERVE)
-        # Under a budget, a trial on all rows whose refit could not end in time keeps its
-        # fold models, delivered averaged instead of refit.
+        # Under a budget, a trial on all rows whose refit could not end in time (past the
+        # slack _deliverable allows) keeps its fold models, delivered averaged instead.
         fold_models = (_BestTrials(members) if self.time_budget is not None and cap is None
                        else None)
         # In sizes of all rows, which a refit trains on (a subsample's trials train on less).
@@ -463,13 +463,14 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
     time_budget : float or None, default=60
         Wall-clock seconds for the whole fit: meta-features, search and the refits (the
         search keeps back the time those refits are estimated to take; a trial whose
-        refit on all rows could not end in time, the first on large data say, keeps its
-        fold models, which are delivered averaged instead). A
-        trial still running when the search's time is spent is stopped (the evaluation
-        runs in a worker process that is killed), so ``fit`` returns within a few seconds
-        of the budget, an ensemble's refits included. Once a trial has finished, a
-        trial whose first folds show that its whole cross-validation would take more
-        than half the search's time left stops there (status ``timeout``), unless it
+        refit on all rows could not end in time, a twentieth of the budget past it
+        included (the first on large data, say), keeps its fold models, which are
+        delivered averaged instead). A trial still running when the search's time is
+        spent is stopped (the evaluation runs in a worker process that is killed), so
+        ``fit`` returns within a few seconds of the budget, an ensemble's refits
+        included. Once a trial has finished, a trial whose first folds show that its
+        whole cross-validation would take more than half the search's time left stops
+        there (status ``timeout``), unless it
         would take at most a twentieth of the budget and fits in the time left: a
         configuration far slower than predicted costs part of a fold, not the budget
         (a fold is stopped as soon as its time so far shows it; a holdout trial, whose
@@ -818,8 +819,9 @@ class _Objective:
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, projected_limit=projected_limit,
                           return_predictions=self.oof is not None,
-                          return_models=(False if self.fold_models is None
-                                         else max(self.budget.left(), 0.0)),
+                          return_models=(False if self.fold_models is None else
+                                         max(self.budget.left(), 0.0)
+                                         + REFIT_SLACK_SHARE * self.budget.seconds),
                           sample_weight=self.sample_weight)
         trial.set_user_attr("status", result.status)
         if result.projected_seconds is not None:
