@@ -282,7 +282,8 @@ def fit_method(method: str, task: str, X: pd.DataFrame, y: pd.Series, *, budget,
                        "best_params": _plain(model.best_params_),
                        "best_cv_score": float(model.best_score_), "cv": model.cv_,
                        "trials": int(len(board)),
-                       "trials_ok": int((board["status"] == "ok").sum())}
+                       "trials_ok": int((board["status"] == "ok").sum()),
+                       "not_refit": int((~model.ensemble_["refit"]).sum())}
     if method == "lightgbm_default":
         from automl_meta.spaces import build_pipeline, default_params
 
