@@ -44,12 +44,12 @@ def test_a_search_whose_every_trial_failed_has_no_score():
          "score": None, "error": "every trial failed (3)"},
         {"task": "regression", "method": "automl_meta", "seed": 0, "fit_seconds": 59.9,
          "score": 1.8, "trials": 15, "trials_ok": 12, "search_rows": 2000,
-         "best_family": "lightgbm", "families_ok": ["lightgbm", "linear"]},
+         "best_family": "lightgbm", "families_ok": ["lightgbm", "linear"], "not_refit": 1},
     ]
     settings = {"rows": 2000, "features": 2000, "informative": 40, "name": "wide_data",
                 "budget": 60.0, "seeds": [0], "load": 1.0,
                 "runs": [(1, ["automl_meta", "optuna_tpe"])]}
     lines = bench.report(records, settings).splitlines()
-    assert "| optuna_tpe | - | 60.1 (60.1) | - | - | - |" in lines
+    assert "| optuna_tpe | - | 60.1 (60.1) | - | - | - | - |" in lines
     assert ("| automl_meta | 1.80000 (1.80000) | 59.9 (59.9) | 15 (15); with a score 12 | "
-            "2,000 (2,000) | lightgbm, linear |") in lines
+            "2,000 (2,000) | lightgbm, linear | 1 |") in lines
