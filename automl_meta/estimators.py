@@ -76,6 +76,7 @@ from automl_meta.evaluation import (
     is_splitter,
     make_folds,
     prestart_worker,
+    trained_sizes,
 )
 from automl_meta.exceptions import AutoMetaError, DataValidationError
 from automl_meta.metadataset.store import pid_alive
@@ -231,9 +232,10 @@ class _AutoMetaSearch(BaseEstimator):
                        else None)
         # In sizes of all rows, which a refit trains on (a subsample's trials train on less).
         budget = _Budget(None if self.time_budget is None else start + self.time_budget,
-                         self.time_budget, _trained_sizes(folds, dataset.n_rows),
+                         self.time_budget, trained_sizes(folds, dataset.n_rows),
                          members,
-                         None if oof is None else oof.blender(search, metric, search_weights))
+                         None if oof is None else oof.blender(search, metric, search_weights),
+                         fold_models)
         objective = _Objective(search, tuple(families), metric, folds, seed, budget, oof,
                                search_weights, fold_models)
         with _optuna_verbosity(self.verbose):
@@ -465,16 +467,16 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         search keeps back the time those refits are estimated to take; a trial whose
         refit on all rows could not end in time, a twentieth of the budget past it
         included (the first on large data, say), keeps its fold models, which are
-        delivered averaged instead). A trial still running when the search's time is
-        spent is stopped (the evaluation runs in a worker process that is killed), so
-        ``fit`` returns within a few seconds of the budget, an ensemble's refits
-        included. Once a trial has finished, a trial whose first folds show that its
-        whole cross-validation would take more than half the search's time left stops
-        there (status ``timeout``), unless it
-        would take at most a twentieth of the budget and fits in the time left: a
-        configuration far slower than predicted costs part of a fold, not the budget
-        (a fold is stopped as soon as its time so far shows it; a holdout trial, whose
-        one fold is the whole trial, once it has run that long).
+        delivered averaged instead, and no time is kept back for it). A trial still
+        running when the search's time is spent is stopped (the evaluation runs in a
+        worker process that is killed), so ``fit`` returns within a few seconds of the
+        budget, an ensemble's refits included. Once a trial has finished, a trial whose
+        first folds show that its whole cross-validation would take more than half the
+        search's time left stops there (status ``timeout``), unless it would take at
+        most a twentieth of the budget and fits in the time left: a configuration far
+        slower than predicted costs part of a fold, not the budget (a fold is stopped as
+        soon as its time so far shows it; a holdout trial, whose one fold is the whole
+        trial, once it has run that long).
         None: no limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
@@ -717,16 +719,19 @@ class _Budget:
     half the budget) and stops the study once nothing is left, so that ``fit`` as a
     whole, refits included, keeps to ``time_budget``. With ``blends(best, other)``, a
     trial after the best counts only when that says blending it with the best helps: a
-    trial the ensemble would not take holds back no time.
+    trial the ensemble would not take holds back no time. Nor does a trial whose fold
+    models are in ``held`` (delivered as they are, without a refit).
     """
 
     def __init__(self, deadline: float | None, seconds: float | None, trained_sizes: float,
                  members: int = 1,
                  blends: Callable[[optuna.trial.FrozenTrial, optuna.trial.FrozenTrial],
-                                  bool] | None = None):
+                                  bool] | None = None,
+                 held: _BestTrials | None = None):
         self.deadline, self.seconds, self.members = deadline, seconds, members
-        self.blends = blends
-        #: The rows a trial's fits train on, in dataset sizes (:func:`_trained_sizes`).
+        self.blends, self.held = blends, {} if held is None else held
+        #: The rows a trial's fits train on, in dataset sizes
+        #: (:func:`~automl_meta.evaluation.trained_sizes`).
         self.trained_sizes = trained_sizes
         self.reserve = 0.0
         #: Set by a first Ctrl-C (:func:`_first_interrupt_stops`): start no more trials.
@@ -761,7 +766,8 @@ class _Budget:
             best = best[:1] + [t for t in best[1:] if self.blends(best[0], t)]
         self.has_result = bool(done)  # finished trials stay: once True, always True
         if best:
-            refits = sum(t.user_attrs["fit_seconds"] for t in best) / self.trained_sizes
+            refits = sum(t.user_attrs["fit_seconds"] for t in best
+                         if t.number not in self.held) / self.trained_sizes
             self.reserve = min(refits, 0.5 * self.seconds)
         if self.remaining() <= 0:
             study.stop()
@@ -1191,12 +1197,6 @@ def _is_int(value) -> bool:
 def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(
         value)
-
-
-def _trained_sizes(folds: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> float:
-    """The rows a trial's fits train on, in dataset sizes: cv - 1 for cv folds, 1 - share
-    for a holdout."""
-    return sum(len(train) for train, _ in folds) / n_rows
 
 
 def _single_class_split(folds: list[tuple[np.ndarray, np.ndarray]],

@@ -841,6 +841,13 @@ def test_a_trial_that_could_not_be_refit_in_time_is_delivered_as_its_fold_models
         return evaluate(*args, return_models=1e-9 if return_models else False, **kwargs)
 
     monkeypatch.setattr(estimators, "evaluate", spy)
+    budgets, made = [], estimators._Budget
+
+    def kept(*args, **kwargs):
+        budgets.append(made(*args, **kwargs))
+        return budgets[-1]
+
+    monkeypatch.setattr(estimators, "_Budget", kept)
     X = mixed_frame(120, seed=2)
     y = mixed_target(X, task, seed=2)
     cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
@@ -848,6 +855,8 @@ def test_a_trial_that_could_not_be_refit_in_time_is_delivered_as_its_fold_models
                 random_state=0, knowledge_base=False).fit(X, y)
     # The first trial starts with a little under 60 s left, and the slack is 3 s.
     assert len(asked) == 3 and 60 < asked[0] < 63 and all(0 < s < 63 for s in asked)
+    # The search keeps back no time to refit trials it holds the fold models of.
+    assert len(budgets[0].held) == 3 and budgets[0].reserve == 0
     assert not model.ensemble_["refit"].any()
     fitted = model.best_estimator_
     members = [fitted] if len(model.ensemble_) == 1 else fitted.estimators_
@@ -1224,12 +1233,6 @@ def test_a_second_ctrl_c_interrupts_fit_at_once(python_sigint):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_trained_sizes_count_the_rows_each_trial_trains_on():
-    dataset = make_dataset(*_grouped_copies()[:2])
-    assert estimators._trained_sizes(make_folds(dataset, 5, seed=0), 200) == 4.0
-    assert estimators._trained_sizes(make_folds(dataset, 0.2, seed=0), 200) == 0.8
-
-
 def test_caruana_blends_complementary_trials_and_keeps_a_dominant_one():
     y = pd.Series(["a", "b"] * 4)
     dataset = make_dataset(pd.DataFrame({"x": np.arange(8.0)}), y)
@@ -1325,6 +1328,13 @@ def test_budget_keeps_back_the_best_trials_refit_time():
                                blends=lambda best, other: other.value == 0.2)
     picky(study, study.best_trial)
     assert picky.reserve == pytest.approx((8 + 4) / 4)
+    # A trial delivered as its fold models needs no refit: the best one here.
+    for number, trial in enumerate(study.trials):
+        trial.number = number
+    held = estimators._Budget(time.monotonic() + 60, 60, 4, members=3,
+                              held={study.best_trial.number: ["fold models"]})
+    held(study, study.best_trial)
+    assert held.reserve == pytest.approx((4 + 2) / 4)
     spent = estimators._Budget(time.monotonic() + 1, 1, 1)
     spent(study, study.best_trial)  # 0.5 s kept back
     assert not study.stopped

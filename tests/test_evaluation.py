@@ -9,6 +9,7 @@ import re
 import signal
 import threading
 import time
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from automl_meta.evaluation import (
     make_metric,
     prestart_worker,
     task_metrics,
+    trained_sizes,
 )
 from automl_meta.evaluation._isolate import Outcome, run_limited
 from automl_meta.exceptions import DataValidationError, InvalidParamsError, UnknownMetricError
@@ -311,6 +313,39 @@ def test_return_models_keeps_the_fold_pipelines_or_those_a_refit_could_not_repla
     assert evaluate("knn", KNN, data, cv=3, time_limit=time_limit,
                     return_models=3600).models is None
     assert evaluate("knn", KNN, data, cv=3).models is None
+
+
+def test_return_models_holds_one_fold_pipeline_at_a_time_far_from_its_seconds(
+        classification_data, monkeypatch):
+    held = []  # at each fit, how many earlier folds' pipelines are still alive
+    built = []
+    fit = evaluation.fit_pipeline
+
+    def counting_fit(model, *args):
+        held.append(sum(ref() is not None for ref in built))
+        built.append(weakref.ref(model))
+        return fit(model, *args)
+
+    monkeypatch.setattr(evaluation, "fit_pipeline", counting_fit)
+    assert evaluate("knn", KNN, classification_data, cv=3, return_models=True).models
+    assert held == [0, 1, 2]
+    held.clear(), built.clear()
+    # A refit an hour away: none is held past its fold, and none comes back.
+    assert evaluate("knn", KNN, classification_data, cv=3, return_models=3600).models is None
+    assert held == [0, 0, 0]
+    held.clear(), built.clear()
+    # Near its seconds, each is held, as the folds project the end past half of them.
+    assert len(evaluate("knn", KNN, classification_data, cv=3, return_models=1e-9).models) == 3
+    assert held == [0, 1, 2]
+    # Once one has been let go, none comes back, even if the refit then ends too late.
+    monkeypatch.setattr(evaluation, "KEEP_MODELS_SHARE", 1e12)
+    assert evaluate("knn", KNN, classification_data, cv=3, return_models=1e-9).models is None
+
+
+def test_trained_sizes_count_the_rows_each_trial_trains_on(classification_data):
+    n = classification_data.n_rows
+    assert trained_sizes(make_folds(classification_data, 5, seed=0), n) == 4.0
+    assert trained_sizes(make_folds(classification_data, 0.2, seed=0), n) == pytest.approx(0.8)
 
 
 def test_return_models_is_checked(classification_data):

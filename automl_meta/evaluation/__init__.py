@@ -289,6 +289,19 @@ def _holdout(dataset: Dataset, share: float, seed: int,
     return next(ShuffleSplit(1, test_size=n_test, random_state=seed).split(index))
 
 
+def trained_sizes(folds: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> float:
+    """The rows the fits of ``folds`` train on, in sizes of ``n_rows``: cv - 1 for cv folds,
+    1 - share for a holdout. A refit on all the rows takes about the folds' summed fit
+    seconds over this."""
+    return sum(len(train) for train, _ in folds) / n_rows
+
+
+#: Under ``return_models=seconds``, a fold's fitted pipeline is kept only while the CV's
+#: end plus the refit, projected from the folds done, is past this share of those
+#: seconds: a trial far from needing its fold models holds one at a time.
+KEEP_MODELS_SHARE = 0.5
+
+
 def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
     """``predict_proba`` with one column per label of ``labels`` (0 for unseen classes)."""
     proba = model.predict_proba(X)
@@ -331,8 +344,16 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
             fit_pipeline(model, dataset.X.iloc[train], dataset.y.iloc[train],
                          None if sample_weight is None else sample_weight[train])
             fit_seconds.append(time.perf_counter() - start)
-            if return_models is not False:
+            if return_models is True:
                 models.append(model)
+            elif return_models is not False:
+                # Projected from the folds done, the CV's end and the refit's.
+                end = ((time.perf_counter() - began) * len(folds) / done
+                       + sum(fit_seconds) / trained_sizes(folds[:done], dataset.n_rows))
+                if end > KEEP_MODELS_SHARE * return_models:
+                    models.append(model)
+                else:  # far from needing them: the trial will be refit
+                    return_models, models = False, []
             y_test = dataset.y.iloc[test].to_numpy()
             weight = None if sample_weight is None else sample_weight[test]
             start = time.perf_counter()
@@ -358,8 +379,7 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
     if not np.all(np.isfinite(scores[metric.name])):
         raise ValueError(f"{metric.name} is not finite on some fold: {scores[metric.name]}")
     if not isinstance(return_models, bool):
-        # A refit on all rows takes about the folds' fits over the rows they trained on.
-        refit = sum(fit_seconds) * dataset.n_rows / sum(len(train) for train, _ in folds)
+        refit = sum(fit_seconds) / trained_sizes(folds, dataset.n_rows)
         return_models = time.perf_counter() - began + refit > return_models
     return {"fold_scores": scores, "fit_seconds": fit_seconds,
             "predict_seconds": predict_seconds, "oof": oof,
@@ -422,7 +442,9 @@ def evaluate(
         seconds: only when a refit on all the rows, estimated from the folds' fits (their
         seconds times the rows over the rows they trained on), would end later than
         that long after the CV began: what a caller with that much time left can
-        deliver instead of a refit (their averaged predictions).
+        deliver instead of a refit (their averaged predictions). A fold's pipeline is held
+        only while the folds done project that end past half those seconds
+        (:data:`KEEP_MODELS_SHARE`); once one is let go, none is returned.
     groups
         One label per row: the rows of a group stay on one side of every split (see
         :func:`make_folds`).
@@ -500,6 +522,7 @@ def evaluate(
 __all__ = [
     "CV",
     "DEFAULT_METRIC",
+    "KEEP_MODELS_SHARE",
     "METRICS",
     "STATUSES",
     "EvaluationResult",
@@ -517,4 +540,5 @@ __all__ = [
     "is_splitter",
     "make_folds",
     "task_metrics",
+    "trained_sizes",
 ]
