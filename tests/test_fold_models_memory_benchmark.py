@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -24,5 +25,7 @@ def test_the_benchmark_measures_each_arm_and_reports_the_fold_models_back(tmp_pa
     (row,) = report["summary"]
     # Only a CV whose refit could not end in time hands its 5 fold models back.
     assert (row["none_models"], row["far_models"], row["kept_models"]) == (0, 0, 5)
-    assert row["kept_ratio"] == pytest.approx(row["kept_mb"] / row["none_mb"])
+    # On data this small the CV may not raise the process's peak at all (0 MB): no ratio.
+    assert (math.isnan(row["kept_ratio"]) if row["none_mb"] == 0
+            else row["kept_ratio"] == pytest.approx(row["kept_mb"] / row["none_mb"]))
     assert "| 300 | 4 | linear |" in (tmp_path / "tiny.md").read_text()
