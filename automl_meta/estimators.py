@@ -467,16 +467,19 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaSearch):
         search keeps back the time those refits are estimated to take; a trial whose
         refit on all rows could not end in time, a twentieth of the budget past it
         included (the first on large data, say), keeps its fold models, which are
-        delivered averaged instead, and no time is kept back for it). A trial still
-        running when the search's time is spent is stopped (the evaluation runs in a
-        worker process that is killed), so ``fit`` returns within a few seconds of the
-        budget, an ensemble's refits included. Once a trial has finished, a trial whose
-        first folds show that its whole cross-validation would take more than half the
-        search's time left stops there (status ``timeout``), unless it would take at
-        most a twentieth of the budget and fits in the time left: a configuration far
-        slower than predicted costs part of a fold, not the budget (a fold is stopped as
-        soon as its time so far shows it; a holdout trial, whose one fold is the whole
-        trial, once it has run that long).
+        delivered averaged instead, and no time is kept back for it; the first trial,
+        which has nothing to fall back on, may run that twentieth past the deadline,
+        and when its first folds show that it cannot end even then, it stops after them
+        and is scored on them and delivered as their models, its leaderboard ``error``
+        saying so). A trial still running when the search's time is spent is stopped
+        (the evaluation runs in a worker process that is killed), so ``fit`` returns
+        within a few seconds of the budget, an ensemble's refits included. Once a trial
+        has finished, a trial whose first folds show that its whole cross-validation
+        would take more than half the search's time left stops there (status
+        ``timeout``), unless it would take at most a twentieth of the budget and fits in
+        the time left: a configuration far slower than predicted costs part of a fold,
+        not the budget (a fold is stopped as soon as its time so far shows it; a holdout
+        trial, whose one fold is the whole trial, once it has run that long).
         None: no limit (then ``n_trials`` is required and trials run in this process).
     n_trials : int or None, default=None
         Number of trials to run. With meta-learning the first trials are the zero-shot
@@ -811,6 +814,10 @@ class _Objective:
         family = trial.suggest_categorical("family", self.families)
         params = suggest(trial, family, self.dataset.task, prefix=f"{family}__")
         time_limit = projected_limit = None
+        # The first trial on all rows: when stopped after a fold, with nothing to fall
+        # back on, it is scored on the folds done and delivered as their models.
+        first = (self.budget.deadline is not None and not self.budget.has_result
+                 and self.fold_models is not None)
         if self.budget.deadline is not None:
             time_limit = self.budget.remaining()
             if time_limit <= 0:  # a parallel trial that started as the budget ran out
@@ -821,6 +828,10 @@ class _Objective:
                 if len(self.folds) == 1:  # a holdout: its one fold is the whole trial
                     time_limit = projected_limit
             else:  # nothing to go on: run to the end, unless it cannot end in time anyway
+                if first:
+                    # Its fold models are delivered as they are, no refit needed, if it
+                    # ends within the slack a refit is allowed past the deadline.
+                    time_limit += REFIT_SLACK_SHARE * self.budget.seconds
                 projected_limit = time_limit
         result = evaluate(family, params, self.dataset, self.metric, self.folds, seed=self.seed,
                           time_limit=time_limit, projected_limit=projected_limit,
@@ -828,17 +839,23 @@ class _Objective:
                           return_models=(False if self.fold_models is None else
                                          max(self.budget.left(), 0.0)
                                          + REFIT_SLACK_SHARE * self.budget.seconds),
-                          sample_weight=self.sample_weight)
-        trial.set_user_attr("status", result.status)
+                          partial=first, sample_weight=self.sample_weight)
         if result.projected_seconds is not None:
             # What the trial would have taken: the sampler's cost model learns from it.
             trial.set_user_attr("projected_seconds", result.projected_seconds)
-        if not result.ok:
+        fold_scores = result.fold_scores.get(self.metric.name, [])
+        partial = (result.status == "timeout" and bool(result.models)
+                   and bool(np.all(np.isfinite(fold_scores))))
+        if not (result.ok or partial):
+            trial.set_user_attr("status", result.status)
             trial.set_user_attr("error", result.error)
             return math.nan  # Optuna records the trial as failed and goes on
-        fold_scores = result.fold_scores[self.metric.name]
+        trial.set_user_attr("status", "ok")
         loss = float(self.metric.loss(np.mean(fold_scores)))
-        if self.oof is not None:
+        if partial:
+            trial.set_user_attr("error", f"scored on {len(fold_scores)} of {len(self.folds)} "
+                                         f"folds, delivered as their models: {result.error}")
+        if self.oof is not None and result.oof is not None:
             self.oof.add(trial.number, loss, result.oof)
         if result.models is not None:
             self.fold_models.add(trial.number, loss, result.models)

@@ -153,9 +153,10 @@ def test_time_budget_honoured_by_stopping_a_runaway_trial():
 
 def test_a_first_trial_that_cannot_end_within_the_budget_stops_after_a_fold():
     # SVM's defaults first (about 6 s a fold here): its first fold shows that its CV
-    # cannot end within the budget (at a fifth of the budget, or a worker's start
-    # later, the fold ends or is stopped), so it stops there and k-NN still has time.
-    # Run to the budget's end, it left nothing for k-NN and the fit failed.
+    # cannot end within the budget (at a fifth of the budget and its slack, or a worker's
+    # start later, the fold ends or is stopped), so it stops there and k-NN still has
+    # time. Run to the budget's end, it left nothing for k-NN and the fit failed. (Ended
+    # before it is stopped, the fold scores the trial, delivered as its model.)
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(8000, 10)), columns=[f"f{i}" for i in range(10)])
     y = (X["f0"] + 2 * rng.normal(size=8000) > 0).astype(int)
@@ -163,9 +164,11 @@ def test_a_first_trial_that_cannot_end_within_the_budget_stops_after_a_fold():
                                ensemble_size=1, random_state=0,
                                knowledge_base=False).fit(X, y)
     first, second = model.study_.trials
-    assert first.params["family"] == "svm" and first.user_attrs["status"] == "timeout"
-    assert re.match(r"stopped (after 1 of 5 folds|during fold 1 of 5)",
-                    first.user_attrs["error"])
+    assert first.params["family"] == "svm"
+    during = first.user_attrs["status"] == "timeout"
+    assert re.match(r"stopped during fold 1 of 5" if during else
+                    r"scored on 1 of 5 folds, delivered as their models: stopped after 1 of 5 "
+                    r"folds", first.user_attrs["error"])
     assert second.params["family"] == "knn" and second.user_attrs["status"] == "ok"
 
 
@@ -220,11 +223,18 @@ def test_a_holdout_trial_is_stopped_once_it_has_run_too_long(cls_data, monkeypat
     AutoMetaClassifier(n_trials=3, time_budget=120, families=["linear", "knn"], cv=cv,
                        random_state=0, knowledge_base=False).fit(X, y)
     # The first trial has nothing to fall back on: it runs to the end unless its first
-    # folds show that it cannot end within the budget anyway.
-    assert 110 < limits[0][0] == limits[0][1] <= 120
+    # folds show that it cannot end within the budget anyway, with the slack a refit has
+    # past the deadline (6 s here): its fold models are delivered without a refit.
+    assert 120 < limits[0][0] == limits[0][1] <= 126
     for time_limit, projected in limits[1:]:
         assert 0 < projected < 120
         assert (time_limit == projected) if cv == 0.25 else (time_limit > projected)
+    # On a subsample every trial's configuration is refit on all rows, which needs time
+    # before the deadline: no slack.
+    limits.clear()
+    AutoMetaClassifier(n_trials=1, time_budget=120, families=["linear"], cv=cv,
+                       search_rows=60, random_state=0, knowledge_base=False).fit(X, y)
+    assert 110 < limits[0][0] == limits[0][1] <= 120
 
 
 def test_parallel_trials(cls_data):
@@ -887,6 +897,62 @@ def test_a_trial_that_could_not_be_refit_in_time_is_delivered_as_its_fold_models
                      random_state=0, knowledge_base=False).fit(X, y)
     assert asked == [False] * 4
     assert unbudgeted.ensemble_["refit"].all() and subsampled.ensemble_["refit"].all()
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_first_trial_too_slow_for_the_budget_is_delivered_as_its_folds_done(
+        task, monkeypatch, tmp_path, capsys):
+    # The first trial's first fold projects it past any limit, and so its refit past any
+    # time left (as where its limit is the time left); run in this process (no worker to
+    # stop it during the fold), it stops after that fold. With nothing to fall back on,
+    # that fold scores it and its model is delivered.
+    asked = []
+
+    def spy(*args, time_limit=None, projected_limit=None, partial=False, **kwargs):
+        asked.append(partial)
+        if len(asked) == 1:
+            kwargs["return_models"] = 1e-9 if kwargs["return_models"] else False
+            return evaluate(*args, projected_limit=1e-9, partial=partial, **kwargs)
+        return evaluate(*args, time_limit=time_limit, projected_limit=projected_limit,
+                        partial=partial, **kwargs)
+
+    monkeypatch.setattr(estimators, "evaluate", spy)
+    X = mixed_frame(120, seed=3)
+    y = mixed_target(X, task, seed=3)
+    cls = AutoMetaClassifier if task == "classification" else AutoMetaRegressor
+    options = dict(time_budget=60, families=["linear"], cv=3, random_state=0,
+                   knowledge_base=False)
+    model = cls(n_trials=1, **options).fit(X, y)
+    trial = model.study_.trials[0]
+    assert trial.user_attrs["status"] == "ok" and len(trial.user_attrs["fold_scores"]) == 1
+    assert model.leaderboard_["error"].iloc[0].startswith(
+        "scored on 1 of 3 folds, delivered as their models: stopped after 1 of 3 folds")
+    assert model.best_score_ == trial.user_attrs["fold_scores"][0]
+    assert list(model.ensemble_["refit"]) == [False]
+    bag = model.best_estimator_
+    assert isinstance(bag, estimators.WeightedEnsemble) and len(bag.estimators_) == 1
+    np.testing.assert_array_equal(model.predict(X), bag.estimators_[0].predict(X))
+    # Only the first trial may end so; with an ensemble its folds done give no
+    # out-of-fold predictions to blend, and the ensemble draws on the other trials.
+    asked.clear()
+    blended = cls(n_trials=3, ensemble_size=5, **options).fit(X, y)
+    assert asked == [True, False, False]
+    assert (blended.leaderboard_["status"] == "ok").all()
+    assert set(blended.ensemble_["trial"]) <= {0, 1, 2}
+    # The command line says so.
+    asked.clear()
+    data = tmp_path / "train.csv"
+    X.assign(label=y).to_csv(data, index=False)
+    assert main(["fit", str(data), "--target", "label", "--time", "60", "--trials", "1",
+                 "--families", "linear", "--cv", "3", "--no-meta"]) == EXIT_OK
+    assert re.search(r"not refit: linear \(trial 0\) .* averaged instead \(scored on 1 of 3 "
+                     r"folds", capsys.readouterr().out)
+    # On a subsample each configuration is refit on all rows: a first trial so stopped
+    # fails there, as any other.
+    asked.clear()
+    with pytest.raises(estimators.SearchFailedError, match="stopped after 1 of 3 folds"):
+        cls(n_trials=1, search_rows=60, **options).fit(X, y)
+    assert asked == [False]
 
 
 def test_the_refits_have_what_the_search_kept_back_for_them():

@@ -273,6 +273,27 @@ def test_projected_limit_in_the_worker_and_never_after_the_last_fold(classificat
     assert holdout.ok and holdout.projected_seconds is None
 
 
+@pytest.mark.parametrize("time_limit", [None, 60])  # in this process, and in a worker
+def test_partial_keeps_the_scores_and_models_of_the_folds_done(classification_data,
+                                                               time_limit):
+    stopped = evaluate("knn", KNN, classification_data, cv=3, time_limit=time_limit,
+                       projected_limit=1e-9, partial=True, return_models=True)
+    assert stopped.status == "timeout" and np.isnan(stopped.score())
+    assert stopped.error.startswith("stopped after 1 of 3 folds")
+    whole = evaluate("knn", KNN, classification_data, cv=3, time_limit=time_limit,
+                     return_models=True)
+    # The first fold's score of every metric, as the whole CV's first fold has it.
+    assert stopped.fold_scores == {k: v[:1] for k, v in whole.fold_scores.items()}
+    assert len(stopped.models) == 1 and hasattr(stopped.models[0], "predict_proba")
+    # Without models asked for, the scores alone; without partial, neither.
+    scores_only = evaluate("knn", KNN, classification_data, cv=3, time_limit=time_limit,
+                           projected_limit=1e-9, partial=True)
+    assert len(scores_only.fold_scores["roc_auc"]) == 1 and scores_only.models is None
+    plain = evaluate("knn", KNN, classification_data, cv=3, time_limit=time_limit,
+                     projected_limit=1e-9, return_models=True)
+    assert plain.fold_scores == {} and plain.models is None
+
+
 def test_a_fold_too_slow_for_the_projected_limit_is_stopped_in_the_worker_as_it_runs():
     # A forest whose folds take about 5 s each: 0.3 s allowed for 3 folds, the first
     # projects the CV past that at 0.1 s; it is stopped then, and a worker's start

@@ -143,9 +143,11 @@ def run_fit(args: argparse.Namespace) -> int:
                             for row in model.ensemble_.itertuples())
         print(f"refit: an ensemble of {len(model.ensemble_)} pipelines, {metric} "
               f"{model.ensemble_score_:.4f} out of fold: {members}")
+    notes = model.leaderboard_.set_index("trial")["error"]
     for row in model.ensemble_[~model.ensemble_["refit"]].itertuples():
         print(f"not refit: {row.family} (trial {row.trial}) could not have been refit on "
-              f"all rows within the time budget; its fold models are averaged instead")
+              f"all rows within the time budget; its fold models are averaged instead"
+              + (f" ({notes[row.trial]})" if isinstance(notes[row.trial], str) else ""))
     print(f"wrote {out}" if out is not None else "not saved (pass --out PATH to keep it)")
     return EXIT_OK
 

@@ -59,7 +59,8 @@ class EvaluationResult:
     """Outcome of a cross-validated evaluation.
 
     ``fold_scores`` maps every metric of the task to its per-fold values (the primary
-    ``metric`` among them); fit and predict seconds are per fold.
+    ``metric`` among them; empty unless ok, or the folds done of a CV stopped with
+    ``partial``); fit and predict seconds are per fold.
     """
 
     family: str
@@ -78,7 +79,8 @@ class EvaluationResult:
     #: Out-of-fold predictions (``return_predictions=True``): class probabilities with
     #: one column per sorted label, or regression predictions, one row per dataset row.
     oof: np.ndarray | None = field(default=None, repr=False)
-    #: The fitted pipeline of each fold, in the order of the folds (``return_models``).
+    #: The fitted pipeline of each fold, in the order of the folds (``return_models``;
+    #: of the folds done when ``partial`` keeps them).
     models: list | None = field(default=None, repr=False)
 
     @property
@@ -314,7 +316,7 @@ def aligned_proba(model, X, labels: np.ndarray) -> np.ndarray:
 def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
                     keep_predictions: bool = False, sample_weight=None,
                     projected_limit: float | None = None,
-                    return_models: bool | float = False) -> dict:
+                    return_models: bool | float = False, partial: bool = False) -> dict:
     metrics = task_metrics(dataset.task)
     if metric.name not in METRICS:  # one of make_metric's
         metrics.append(metric)
@@ -374,8 +376,12 @@ def _cross_validate(family, params, dataset, metric: Metric, folds, seed,
             elapsed = time.perf_counter() - began
             projected = elapsed * len(folds) / done
             if projected_limit is not None and done < len(folds) and projected > projected_limit:
-                return {"stopped": (done, elapsed, projected, False),
-                        "fit_seconds": fit_seconds, "predict_seconds": predict_seconds}
+                stopped = {"stopped": (done, elapsed, projected, False),
+                           "fit_seconds": fit_seconds, "predict_seconds": predict_seconds}
+                if partial:
+                    stopped.update(fold_scores=scores,
+                                   models=models if return_models is not False else None)
+                return stopped
     if not np.all(np.isfinite(scores[metric.name])):
         raise ValueError(f"{metric.name} is not finite on some fold: {scores[metric.name]}")
     if not isinstance(return_models, bool):
@@ -400,6 +406,7 @@ def evaluate(
     max_rows: int | None = None,
     return_predictions: bool = False,
     return_models: bool | float = False,
+    partial: bool = False,
     groups: Sequence | np.ndarray | None = None,
     sample_weight: Sequence | np.ndarray | None = None,
 ) -> EvaluationResult:
@@ -445,6 +452,10 @@ def evaluate(
         deliver instead of a refit (their averaged predictions). A fold's pipeline is held
         only while the folds done project that end past half those seconds
         (:data:`KEEP_MODELS_SHARE`); once one is let go, none is returned.
+    partial
+        When ``projected_limit`` stops the CV after a fold, keep what the folds done give:
+        the result (status ``timeout``) then has their ``fold_scores``, and their
+        ``models`` under ``return_models``. A CV stopped during a fold keeps nothing.
     groups
         One label per row: the rows of a group stay on one side of every split (see
         :func:`make_folds`).
@@ -483,7 +494,7 @@ def evaluate(
         check_split_weights(folds, sample_weight, [family])
     result = EvaluationResult(family, dict(params), metric_obj.name, "ok", n_rows=dataset.n_rows)
     args = (family, params, dataset, metric_obj, folds, seed, return_predictions,
-            sample_weight, projected_limit, return_models)
+            sample_weight, projected_limit, return_models, partial)
     if time_limit is None and memory_limit_mb is None:
         try:
             values = _cross_validate(*args)
@@ -510,6 +521,8 @@ def evaluate(
             f"would take about {projected:.1f} s, over the {projected_limit:g} s allowed")
         result.fit_seconds = values["fit_seconds"]
         result.predict_seconds = values["predict_seconds"]
+        result.fold_scores = values.get("fold_scores", {})
+        result.models = values.get("models")
         return result
     result.fold_scores = values["fold_scores"]
     result.fit_seconds = values["fit_seconds"]
