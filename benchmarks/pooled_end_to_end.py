@@ -32,13 +32,16 @@ RUN_FIELDS = ("dataset", "method", "budget", "seed", "search", "data", "score", 
 
 
 def read_report(path: Path) -> dict:
-    """An end-to-end report's JSON, checked to hold records."""
+    """An end-to-end report's JSON, checked to hold what pooling reads."""
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise SystemExit(f"{path}: not a readable JSON report: {exc}") from exc
-    if not isinstance(report, dict) or not isinstance(report.get("records"), list):
-        raise SystemExit(f"{path}: no records (not a report of benchmarks/end_to_end.py)")
+    if not isinstance(report, dict):
+        raise SystemExit(f"{path}: not a report of benchmarks/end_to_end.py")
+    for key, kind in (("records", list), ("run_datasets", list), ("summary", dict)):
+        if not isinstance(report.get(key), kind):
+            raise SystemExit(f"{path}: no {key} (not a report of benchmarks/end_to_end.py)")
     return report
 
 
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(records, methods, budgets)
     own = []
     for path, report in zip(args.reports, reports, strict=True):
-        for budget, comp in report["summary"]["budgets"].items():
+        for budget, comp in report["summary"].get("budgets", {}).items():
             ranks = ", ".join(f"{m} {v:.2f}" for m, v in
                               sorted(comp["mean_rank"].items(), key=lambda item: item[1]))
             own.append(f"- `{path}`, {budget} s: {ranks}")

@@ -57,8 +57,11 @@ def test_reports_of_other_datasets_or_without_records_are_refused(tmp_path):
     b = write_report(tmp_path / "b.json", [record("d2", "automl_meta", 0.8)])
     with pytest.raises(SystemExit, match="ran other datasets than .*a.json: d1, d2"):
         pooled.main([str(a), str(b), "--out", str(tmp_path)])
-    (tmp_path / "c.json").write_text(json.dumps({"summary": {}}))
-    with pytest.raises(SystemExit, match="no records"):
-        pooled.main([str(a), str(tmp_path / "c.json"), "--out", str(tmp_path)])
+    for missing in ("records", "run_datasets"):
+        broken = json.loads(a.read_text())
+        del broken[missing]
+        (tmp_path / "c.json").write_text(json.dumps(broken))
+        with pytest.raises(SystemExit, match=f"no {missing}"):
+            pooled.main([str(a), str(tmp_path / "c.json"), "--out", str(tmp_path)])
     with pytest.raises(SystemExit):  # argparse: one report is nothing to pool
         pooled.main([str(a)])
